@@ -1,0 +1,1 @@
+"""Pieces shared by every use case: errors, devices, timing, records, references, manifests."""

@@ -1,0 +1,120 @@
+"""One run of one use case: validate, make the run folder, run, write the record.
+
+Data flow: config -> use case -> one ResultRecord -> record.json (+ config.yaml, run.log).
+Every failure a user can cause ends as one line on stderr and a non-zero exit code; a
+failure after the run folder exists also leaves a complete record with status "failed".
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from usecases.core.devices import configure_process, resolve_device
+from usecases.core.environment import capture_environment
+from usecases.core.errors import ConfigError, UserError
+from usecases.core.record import ResultRecord, write_record
+
+USECASES = ("covid_ct", "colabfold_spike")
+log = logging.getLogger("usecases")
+
+
+def run_usecase(cfg: DictConfig) -> int:
+    """Run the configured use case; return the process exit code (0 ok, 1 failed, 2 usage)."""
+    try:
+        module, device = _prepare(cfg)
+        run_dir = _make_run_dir(cfg)
+    except UserError as err:
+        _say(f"error: {err}")
+        return err.exit_code
+
+    handler = _start_logging(run_dir)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    record = ResultRecord(
+        run_id=run_dir.name,
+        usecase=cfg.usecase.name,
+        status="failed",
+        started_at=_now(),
+        config=resolved,
+        environment=capture_environment(),
+        device=device,
+    )
+    code = 1
+    try:
+        result = module.run(cfg, run_dir=run_dir)
+        for key, value in result.items():
+            setattr(record, key, value)
+        record.status, code = "ok", 0
+    except UserError as err:
+        record.error, code = str(err), err.exit_code
+        log.error("%s", err)
+        _say(f"error: {err}")
+    except KeyboardInterrupt:
+        record.error, code = "interrupted by the user", 130
+        _say("error: interrupted; the record says so.")
+    except Exception as err:  # an internal failure: keep the traceback in run.log only
+        log.exception("run failed")
+        record.error = f"{type(err).__name__}: {err}"
+        _say(f"error: internal failure ({type(err).__name__}: {err}); see {run_dir / 'run.log'}")
+    finally:
+        record.finished_at = _now()
+        record.artifacts = {**record.artifacts, "log": "run.log", "config": "config.yaml"}
+        write_record(record, run_dir / "record.json")
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    print(f"{record.status}: {run_dir / 'record.json'}")
+    return code
+
+
+def _prepare(cfg: DictConfig):
+    """Checks that need no run folder: use case known, options valid, device usable."""
+    name = cfg.usecase.name
+    if name not in USECASES:
+        raise ConfigError(f"usecase={name} is not one of {', '.join(USECASES)}.")
+    configure_process(device=cfg.device.name, backend=cfg.backend.name)
+    try:
+        module = importlib.import_module(f"usecases.{name}.usecase")
+    except ModuleNotFoundError as err:
+        raise ConfigError(f"usecase={name} is not installed here ({err.name} missing).") from err
+    module.validate(cfg)
+    device = resolve_device(requested=cfg.device.name, backend=cfg.backend.name)
+    return module, device
+
+
+def _make_run_dir(cfg: DictConfig) -> Path:
+    run_id = cfg.run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    run_dir = Path(cfg.results_dir) / cfg.usecase.name / str(run_id)
+    if run_dir.exists():
+        raise ConfigError(f"run folder {run_dir} already exists; choose another run_id.")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def _start_logging(run_dir: Path) -> logging.Handler:
+    """Log to run.log in the run folder and to stderr."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    if not any(getattr(h, "_usecases_console", False) for h in root.handlers):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        console._usecases_console = True  # type: ignore[attr-defined]
+        root.addHandler(console)
+    handler = logging.FileHandler(run_dir / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root.addHandler(handler)
+    return handler
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)

@@ -1,0 +1,182 @@
+"""COVID-SemiSeg (Inf-Net) slices -> CTDataset, prepared as the Galaxy notebook did, with a cache.
+
+Layout (Inf-Net commit fb3a03b5): ``Dataset/TrainingSet/LungInfection-Train/{Pseudo-label,
+Doctor-label}/{Imgs/*.jpg, GT/*.png}`` and ``Dataset/TestingSet/LungInfection-Test/{Imgs,GT}``.
+Train pool = Pseudo-label + Doctor-label (file names sorted, in that order), split by
+``train_test_split(test_size=0.1, random_state=42)``; test = the 48 LungInfection-Test slices.
+Prepared arrays are cached in one compressed ``.npz`` keyed by a hash of the source files'
+bytes and the preprocessing settings, so a second run does not decode 1,700 JPEGs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from sklearn.model_selection import train_test_split
+
+from usecases.core.errors import DataError
+from usecases.covid_ct.data import CTDataset, check_pair_shapes
+from usecases.covid_ct.data.prepare import binary_mask, one_hot, resize_image
+
+PREP_VERSION = 1
+TRAIN_PARTS = ("Pseudo-label", "Doctor-label")
+TRAIN_DIR = Path("Dataset/TrainingSet/LungInfection-Train")
+TEST_DIR = Path("Dataset/TestingSet/LungInfection-Test")
+
+
+def load_covid_semiseg(
+    *,
+    root: Path,
+    cache_dir: Path | None = None,
+    size: int = 128,
+    test_size: float = 0.1,
+    random_state: int = 42,
+) -> CTDataset:
+    """Load the COVID-SemiSeg slices under ``root`` as a CTDataset (images 0..255, float32).
+
+    ``root`` is the folder that holds ``Dataset/`` (or ``Dataset/`` itself). Raises
+    DataError with one line when the tree is missing, incomplete or unreadable.
+    """
+    root = _data_root(Path(root))
+    pool = [p for part in TRAIN_PARTS for p in _pairs(root / TRAIN_DIR / part)]
+    test = _pairs(root / TEST_DIR)
+    settings = {
+        "size": size,
+        "test_size": test_size,
+        "random_state": random_state,
+        "prep_version": PREP_VERSION,
+        "resize": "skimage resize mode=constant preserve_range=True; masks round(m/255)",
+    }
+    checksum = _sources_hash(root, pool + test, settings)
+    cached = _read_cache(cache_dir, checksum)
+    if cached is None:
+        x_pool, y_pool = _prepare(pool, size=size)
+        x_test, y_test = _prepare(test, size=size)
+        arrays = {"x_pool": x_pool, "y_pool": y_pool, "x_test": x_test, "y_test": y_test}
+        _write_cache(cache_dir, checksum, arrays)
+    else:
+        arrays = cached
+    x_train, x_valid, y_train, y_valid = train_test_split(
+        arrays["x_pool"], arrays["y_pool"], test_size=test_size, random_state=random_state
+    )
+    n_doctor = sum(1 for img, _ in pool if "Doctor-label" in img.parts)
+    ds = CTDataset(
+        name="covid_semiseg",
+        x_train=x_train,
+        y_train=y_train,
+        x_valid=x_valid,
+        y_valid=y_valid,
+        x_test=arrays["x_test"],
+        y_test=arrays["y_test"],
+        synthetic=False,
+        checksum=checksum,
+        source=str(root),
+        notes={
+            "pool": {"pseudo_label": len(pool) - n_doctor, "doctor_label": n_doctor},
+            "galaxy_h5_pool_for_comparison": 1455,
+            "split": f"train_test_split(test_size={test_size}, random_state={random_state})",
+            "cache": "hit" if cached is not None else "miss",
+        },
+    )
+    check_pair_shapes(ds.x_test, ds.y_test, what="covid_semiseg test set")
+    return ds
+
+
+def _data_root(root: Path) -> Path:
+    """Accept the folder holding ``Dataset/`` or ``Dataset/`` itself."""
+    if not root.exists():
+        raise DataError(
+            f"dataset root {root} does not exist; fetch it with `usecase-bench-fetch "
+            "covid_semiseg` or pass dataset.root=PATH to a copy of the Inf-Net data."
+        )
+    if root.name == "Dataset" and not (root / "Dataset").exists():
+        root = root.parent
+    for sub in [TRAIN_DIR / p for p in TRAIN_PARTS] + [TEST_DIR]:
+        if not (root / sub / "Imgs").is_dir():
+            raise DataError(
+                f"dataset root {root} has no {sub}/Imgs folder; dataset.root must point at "
+                "the folder holding Dataset/ of the Inf-Net COVID-SemiSeg data."
+            )
+    return root
+
+
+def _pairs(folder: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) pairs of one Imgs/GT folder, sorted by file name."""
+    images = sorted(p for p in (folder / "Imgs").iterdir() if p.suffix.lower() == ".jpg")
+    if not images:
+        raise DataError(f"{folder / 'Imgs'} holds no .jpg images; the dataset copy is empty.")
+    pairs = []
+    for img in images:
+        mask = folder / "GT" / f"{img.stem}.png"
+        if not mask.is_file():
+            raise DataError(
+                f"image {img} has no mask {mask}; restore the missing file "
+                "(usecase-bench-fetch covid_semiseg verifies every file)."
+            )
+        pairs.append((img, mask))
+    return pairs
+
+
+def _sources_hash(root: Path, pairs: list[tuple[Path, Path]], settings: dict) -> str:
+    """sha256 over every source file's relative path and bytes, plus the settings."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for img, mask in pairs:
+        for path in (img, mask):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _read_image(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(
+            f"cannot read {path} ({err}); the file is corrupt, fetch it again."
+        ) from err
+
+
+def _prepare(pairs: list[tuple[Path, Path]], *, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode and resize every pair: images (N,size,size,1) float32, masks one-hot uint8."""
+    x = np.empty((len(pairs), size, size, 1), dtype=np.float32)
+    m = np.empty((len(pairs), size, size), dtype=np.uint8)
+    for i, (img, mask) in enumerate(pairs):
+        x[i, ..., 0] = resize_image(_read_image(img), size=size)
+        m[i] = binary_mask(_read_image(mask), size=size, foreground=255.0)
+    return x, one_hot(m)
+
+
+def _cache_path(cache_dir: Path, checksum: str) -> Path:
+    return cache_dir / f"covid_semiseg-{checksum[:16]}.npz"
+
+
+def _read_cache(cache_dir: Path | None, checksum: str) -> dict[str, np.ndarray] | None:
+    if cache_dir is None or not _cache_path(cache_dir, checksum).is_file():
+        return None
+    try:
+        with np.load(_cache_path(cache_dir, checksum)) as z:
+            return {k: z[k] for k in ("x_pool", "y_pool", "x_test", "y_test")}
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable cache: prepare again and overwrite it
+
+
+def _write_cache(cache_dir: Path | None, checksum: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write the cache atomically (temporary file, then rename)."""
+    if cache_dir is None:
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, _cache_path(cache_dir, checksum))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

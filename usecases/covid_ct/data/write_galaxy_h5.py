@@ -1,0 +1,84 @@
+"""Write a CTDataset in the Galaxy seed's HDF5 layout (``usecase-bench-galaxy-h5``).
+
+Rebuilds ``combined_CT_datasets.h5`` from the covid_semiseg tree when the Zenodo file is
+not at hand: float32 everywhere, images (N, H, W, 1), masks (N, H, W, 2) one-hot, keys as
+in ``galaxy_h5.KEYS``. The file is written to ``<out>.part`` and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from usecases.core.errors import DataError, UserError
+from usecases.covid_ct.data import CTDataset, check_pair_shapes
+from usecases.covid_ct.data.galaxy_h5 import FILENAME, KEYS, file_sha256
+
+
+def write_galaxy_h5(ds: CTDataset, path: Path) -> Path:
+    """Write ``ds`` to ``path`` in the Galaxy layout (all float32), atomically; return path.
+
+    Images (N, H, W, 1) and one-hot masks (N, H, W, 2) per split; DataError if unwritable.
+    """
+    path = Path(path)
+    arrays = {
+        "train": (ds.x_train, ds.y_train),
+        "valid": (ds.x_valid, ds.y_valid),
+        "test": (ds.x_test, ds.y_test),
+    }
+    for split, (x, y) in arrays.items():
+        check_pair_shapes(x, y, what=f"{ds.name} {split}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".h5.part")
+    try:
+        with h5py.File(part, "w") as handle:
+            for split, (x_key, y_key) in KEYS.items():
+                x, y = arrays[split]
+                handle.create_dataset(x_key, data=np.asarray(x, dtype=np.float32))
+                handle.create_dataset(y_key, data=np.asarray(y, dtype=np.float32))
+        os.replace(part, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        if isinstance(error, OSError):
+            reason = " ".join(str(error).split())
+            raise DataError(f"cannot write {path} ({reason}); check the folder.") from error
+        raise
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: load covid_semiseg from ``--root`` and write the Galaxy HDF5 to ``--out``."""
+    parser = argparse.ArgumentParser(
+        prog="usecase-bench-galaxy-h5",
+        description="Write the covid_semiseg slices in the Galaxy seed's HDF5 layout.",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path("../shared/data/covid_semiseg"),
+        help="covid_semiseg folder (default: %(default)s)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help=f"output file, e.g. {FILENAME}")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="prepared-slice cache")
+    args = parser.parse_args(argv)
+    from usecases.covid_ct.data.covid_semiseg import load_covid_semiseg
+
+    try:
+        ds = load_covid_semiseg(root=args.root, cache_dir=args.cache_dir)
+        out = write_galaxy_h5(ds, args.out)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    print(f"wrote {out} ({out.stat().st_size} bytes, sha256 {file_sha256(out)}) {ds.counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
