@@ -1,0 +1,69 @@
+"""Shared fixtures: where ../shared/data is, and a runner for ``python run.py`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+COVID_ROOT = SHARED_DATA / "covid_semiseg"
+NO_SHARED = f"real data not found at {SHARED_DATA} (../shared/data beside the checkout)"
+
+
+@pytest.fixture(scope="session")
+def covid_root() -> Path:
+    """The real COVID-SemiSeg copy in ../shared/data, or skip with the reason."""
+    if not (COVID_ROOT / "Dataset").is_dir():
+        pytest.skip(NO_SHARED)
+    return COVID_ROOT
+
+
+@pytest.fixture(scope="session")
+def prepared_cache(tmp_path_factory) -> Path:
+    """One cache folder for the whole test session (prepared arrays are reused)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+    results: Path
+
+    def records(self) -> list[dict]:
+        """Every record.json written under the results folder."""
+        return [json.loads(p.read_text()) for p in sorted(self.results.rglob("record.json"))]
+
+    def error_lines(self) -> list[str]:
+        """stderr lines that start with 'error:'."""
+        return [ln for ln in self.stderr.splitlines() if ln.startswith("error:")]
+
+
+@pytest.fixture
+def run_cli(tmp_path, prepared_cache):
+    """Run ``python run.py ARGS`` with results in a temporary folder; return a CliResult."""
+
+    def _run(*args: str, timeout: int = 1200) -> CliResult:
+        results = tmp_path / "results"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+        cmd = [
+            sys.executable,
+            str(REPO / "run.py"),
+            f"results_dir={results}",
+            f"cache_dir={prepared_cache}",
+            *args,
+        ]
+        proc = subprocess.run(
+            cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr, results)
+
+    return _run

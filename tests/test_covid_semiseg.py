@@ -1,0 +1,48 @@
+"""The real COVID-SemiSeg slices are prepared as the paper's pipeline did, and cached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from usecases.covid_ct.data.covid_semiseg import TEST_DIR, load_covid_semiseg
+
+
+@pytest.fixture(scope="module")
+def real(covid_root, prepared_cache):
+    return load_covid_semiseg(root=covid_root, cache_dir=prepared_cache / "prepared")
+
+
+def test_real_split_counts_follow_the_paper(real):
+    assert real.counts == {"train": 1485, "valid": 165, "test": 48}
+    assert real.notes["pool"] == {"pseudo_label": 1600, "doctor_label": 50}
+    assert real.synthetic is False and len(real.checksum) == 64
+
+
+def test_real_test_slices_have_paper_shapes_ranges_and_one_hot_masks(real):
+    assert real.x_test.shape == (48, 128, 128, 1) and real.x_test.dtype == np.float32
+    assert real.y_test.shape == (48, 128, 128, 2) and real.y_test.dtype == np.uint8
+    assert real.x_test.min() >= 0 and real.x_test.max() <= 255  # no normalisation
+    assert real.x_test.max() > 200  # intensities were kept in 0..255, not scaled to 0..1
+    assert np.all(real.y_test.sum(axis=-1) == 1)
+
+
+def test_each_real_test_slice_matches_its_source_files(real, covid_root):
+    images = sorted((covid_root / TEST_DIR / "Imgs").glob("*.jpg"))
+    assert len(images) == 48
+    for i, img in enumerate(images):
+        src = np.asarray(Image.open(img).convert("L"), dtype=np.float64)
+        gt = np.asarray(Image.open(covid_root / TEST_DIR / "GT" / f"{img.stem}.png"))
+        assert set(np.unique(gt)) <= {0, 255}
+        # a resize keeps the mean intensity and the infected fraction of the slice
+        assert abs(real.x_test[i].mean() - src.mean()) < 3.0, img.name
+        assert abs(real.y_test[i, ..., 1].mean() - (gt > 127).mean()) < 0.01, img.name
+
+
+def test_second_load_comes_from_the_cache_with_identical_arrays(real, covid_root, prepared_cache):
+    again = load_covid_semiseg(root=covid_root, cache_dir=prepared_cache / "prepared")
+    assert again.notes["cache"] == "hit"
+    assert again.checksum == real.checksum
+    np.testing.assert_array_equal(again.x_train, real.x_train)
+    np.testing.assert_array_equal(again.y_test, real.y_test)
