@@ -67,3 +67,28 @@ def run_cli(tmp_path, prepared_cache):
         return CliResult(proc.returncode, proc.stdout, proc.stderr, results)
 
     return _run
+
+
+@pytest.fixture(scope="module")
+def run_cli_module(tmp_path_factory, prepared_cache):
+    """Like ``run_cli`` but shared by one test module: one expensive run, many assertions.
+
+    Each call gets its own results folder; returns a CliResult.
+    """
+
+    def _run(*args: str, timeout: int = 1800) -> CliResult:
+        results = tmp_path_factory.mktemp("results")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+        cmd = [
+            sys.executable,
+            str(REPO / "run.py"),
+            f"results_dir={results}",
+            f"cache_dir={prepared_cache}",
+            *args,
+        ]
+        proc = subprocess.run(
+            cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr, results)
+
+    return _run

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import secrets
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ def run_usecase(cfg: DictConfig) -> int:
         device=device,
     )
     code = 1
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result = module.run(cfg, run_dir=run_dir)
         for key, value in result.items():
@@ -59,18 +61,43 @@ def run_usecase(cfg: DictConfig) -> int:
     except KeyboardInterrupt:
         record.error, code = "interrupted by the user", 130
         _say("error: interrupted; the record says so.")
+    except Terminated:
+        record.error, code = "terminated (SIGTERM, e.g. a scheduler's time limit)", 143
+        _say("error: terminated by SIGTERM; the record says so.")
     except Exception as err:  # an internal failure: keep the traceback in run.log only
         log.exception("run failed")
         record.error = f"{type(err).__name__}: {err}"
         _say(f"error: internal failure ({type(err).__name__}: {err}); see {run_dir / 'run.log'}")
     finally:
+        signal.signal(signal.SIGTERM, previous)
         record.finished_at = _now()
         record.artifacts = {**record.artifacts, "log": "run.log", "config": "config.yaml"}
         write_record(record, run_dir / "record.json")
+        if cfg.get("report", True):
+            _write_report(run_dir)
         logging.getLogger().removeHandler(handler)
         handler.close()
     print(f"{record.status}: {run_dir / 'record.json'}")
     return code
+
+
+def _write_report(run_dir: Path) -> None:
+    """The run's report (report/report.html + report.md); a failure is logged, never fatal."""
+    try:
+        from usecases.report import write_report
+
+        paths = write_report([run_dir / "record.json"], out_dir=run_dir / "report")
+        log.info("report: %s", paths["html"])
+    except Exception:  # the record is what counts; the report only shows it
+        log.exception("report not written")
+
+
+class Terminated(Exception):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
 
 
 def _prepare(cfg: DictConfig):

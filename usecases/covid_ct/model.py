@@ -51,7 +51,10 @@ def build_tv_unet(*, n_filters: int = 64, dropout: float = 0.2, size: int = 128)
         x = layers.Dropout(dropout)(x)
         x = conv_block(x, n_filters * 2**level)
 
-    outputs = layers.Conv2D(2, 1, activation="sigmoid", name="infection_probability")(x)
+    # The output layer computes in float32 also under a mixed-precision policy.
+    outputs = layers.Conv2D(
+        2, 1, activation="sigmoid", dtype="float32", name="infection_probability"
+    )(x)
     return keras.Model(inputs, outputs, name=f"tv_unet_n{n_filters}")
 
 

@@ -1,4 +1,4 @@
-"""covid_ct end to end: data -> TV-UNet training -> test-set Dice -> timings -> references.
+"""covid_ct end to end: data -> TV-UNet training -> test-set Dice -> timings -> ONNX -> references.
 
 ``validate`` runs cheap checks before anything is written; ``run`` does the work inside the
 run folder and returns the use-case part of the result record.
@@ -16,6 +16,7 @@ from usecases.core.errors import ConfigError
 from usecases.core.references import compare
 from usecases.core.timing import summarize, time_call
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
+from usecases.covid_ct.export import ModelSpec, OnnxSettings, export_and_check
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,15 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"scale.{key}={value} must be a positive integer.")
     if cfg.usecase.train.batch_size < 1:
         raise ConfigError(f"usecase.train.batch_size={cfg.usecase.train.batch_size} must be >= 1.")
+    _onnx_settings(cfg)
 
 
 def run(cfg: DictConfig, *, run_dir: Path) -> dict:
-    """Train and evaluate the TV-UNet; return dataset, metrics, timings, references, artifacts."""
+    """Train and evaluate the TV-UNet, export it to ONNX and check parity.
+
+    Returns the record fields dataset, metrics (``metrics["onnx"]`` when exported), timings,
+    references, checks (``onnx_parity``), artifacts and notes.
+    """
     import keras
 
     from usecases.covid_ct.evaluate import segmentation_metrics
@@ -55,6 +61,19 @@ def run(cfg: DictConfig, *, run_dir: Path) -> dict:
 
     timings = {**fit["timings"], **_inference_timings(model, ds.x_test, uc.timing)}
     artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
+    onnx = export_and_check(
+        model,
+        x=ds.x_test,
+        y=ds.y_test,
+        prob=prob,
+        run_dir=run_dir,
+        settings=_onnx_settings(cfg),
+        spec=ModelSpec(n_filters=cfg.scale.n_filters, dropout=uc.dropout, size=uc.image_size),
+        weights=run_dir / artifacts["weights"] if "weights" in artifacts else None,
+        thresholds=tuple(uc.evaluate.thresholds),
+        batch_size=uc.evaluate.batch_size,
+    )
+    log.info("ONNX: %s", onnx.check["detail"])
     settings_for_refs = {"dataset": ds.name, "scale": cfg.scale.name}
     return {
         "dataset": ds.identity(),
@@ -65,16 +84,24 @@ def run(cfg: DictConfig, *, run_dir: Path) -> dict:
             "best_epoch": fit["best_epoch"],
             "best_val_loss": fit["best_val_loss"],
             "history": fit["history"],
+            **({"onnx": onnx.metrics} if onnx.metrics else {}),
         },
         "timings": timings,
         "references": compare(
             usecase="covid_ct", metrics=metrics, settings=settings_for_refs, synthetic=ds.synthetic
         ),
-        "artifacts": artifacts,
+        "checks": [onnx.check],
+        "artifacts": {**artifacts, **onnx.artifacts},
         "notes": [f"seed {cfg.seed}"]
         + (["synthetic data: no verdict against published values"] if ds.synthetic else [])
         + ([str(cfg.note)] if cfg.get("note") else []),
     }
+
+
+def _onnx_settings(cfg: DictConfig) -> OnnxSettings:
+    """``usecase.export`` as OnnxSettings (defaults where absent); ConfigError when invalid."""
+    export = cfg.usecase.get("export")
+    return OnnxSettings.from_config(OmegaConf.to_container(export) if export is not None else None)
 
 
 def _inference_timings(model, x: np.ndarray, timing: DictConfig) -> dict:

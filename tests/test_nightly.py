@@ -1,0 +1,132 @@
+"""The nightly job end to end on CPU at smoke scale: runs, report, and the gate's verdict.
+
+``nightly_smoke`` runs scripts/nightly.sh once per test session (tests/test_report.py reuses
+its records), caching the outcome in pytest's base temporary folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NIGHTLY = REPO / "scripts" / "nightly.sh"
+BASELINE = REPO / "results" / "baselines" / "cpu-smoke"
+WORKFLOW = REPO / ".github" / "workflows" / "nightly-gpu.yml"
+
+
+@dataclass(frozen=True)
+class NightlyRun:
+    code: int
+    output: str
+    out: Path
+
+    def records(self) -> list[Path]:
+        """record.json of every run the nightly made."""
+        return sorted((self.out / "runs").rglob("record.json"))
+
+
+def nightly_smoke(base: Path) -> NightlyRun:
+    """Run ``nightly.sh --device cpu --scale smoke`` into ``base`` once; later calls reuse it."""
+    out, done, log = base / "out", base / "exit_code", base / "output.txt"
+    if not done.is_file():
+        base.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHON": sys.executable, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        cmd = ["bash", str(NIGHTLY), "--device", "cpu", "--scale", "smoke", "--out", str(out)]
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
+        )
+        log.write_text(proc.stdout + proc.stderr)
+        done.write_text(str(proc.returncode))
+    return NightlyRun(code=int(done.read_text()), output=log.read_text(), out=out)
+
+
+@pytest.fixture(scope="session")
+def nightly(tmp_path_factory) -> NightlyRun:
+    """The session's one CPU smoke nightly."""
+    return nightly_smoke(tmp_path_factory.getbasetemp() / "nightly-cpu-smoke")
+
+
+def _script(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run(
+        ["bash", str(NIGHTLY), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cpu_smoke_nightly_ends_with_the_gates_pass_verdict(nightly):
+    assert nightly.code == 0, nightly.output[-4000:]
+    summary = (nightly.out / "summary.txt").read_text().splitlines()
+    assert summary[-1].startswith("nightly: verdict: gate exit 0 (gate: PASS")
+    assert any(line.startswith("nightly: covid_ct: exit 0") for line in summary)
+    colabfold = [line for line in summary if "colabfold_spike:" in line]
+    assert colabfold and ("skipped: not installed" in colabfold[0] or "exit 0" in colabfold[0])
+    gate_txt = (nightly.out / "gate.txt").read_text()
+    assert "metrics/0.3/dice_pooled" in gate_txt and "timings/train_step/median_s" in gate_txt
+    assert json.loads((nightly.out / "gate.json").read_text())["exit_code"] == 0
+    assert (nightly.out / "report" / "report.html").stat().st_size > 10_000
+    assert (nightly.out / "report" / "report.md").is_file()
+    assert [p.parent.name for p in nightly.records()][:1] == ["nightly-covid_ct"]
+
+
+def test_the_gate_fails_the_nightly_records_against_a_better_baseline(nightly, tmp_path):
+    assert nightly.records(), nightly.output[-4000:]
+    record = json.loads(nightly.records()[0].read_text())
+    better = copy.deepcopy(record)
+    better["metrics"]["0.5"]["dice_pooled"] = record["metrics"]["0.5"]["dice_pooled"] + 0.2
+    better["timings"]["epoch"]["median_s"] = record["timings"]["epoch"]["median_s"] / 10
+    (tmp_path / "covid_ct").mkdir()
+    (tmp_path / "covid_ct" / "record.json").write_text(json.dumps(better))
+    cmd = [sys.executable, "-m", "usecases.core.gate", "--baseline", str(tmp_path)]
+    proc = subprocess.run(
+        [*cmd, "--current", str(nightly.out / "runs")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    verdict = proc.stdout.strip().splitlines()[-1]
+    assert "metrics/0.5/dice_pooled" in verdict and "timings/epoch/median_s" in verdict
+
+
+def test_the_committed_cpu_smoke_baseline_is_a_valid_ok_record():
+    from usecases.core.record import load_record
+
+    record = load_record(BASELINE / "covid_ct" / "record.json")
+    assert record.status == "ok" and record.device["used"] == "cpu"
+    assert record.config["scale"]["name"] == "smoke" and record.dataset["name"] == "phantom"
+
+
+def test_bad_options_stop_with_one_error_line_and_exit_2(tmp_path):
+    for args in (["--device", "tpu"], ["--scale", "huge"], ["--frobnicate"]):
+        proc = _script(*args, "--out", str(tmp_path / "o"))
+        assert proc.returncode == 2, args
+        assert [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")], args
+        assert not (tmp_path / "o").exists()
+
+
+def test_an_out_folder_that_already_holds_runs_is_refused(tmp_path):
+    (tmp_path / "runs" / "covid_ct").mkdir(parents=True)
+    proc = _script("--device", "cpu", "--scale", "smoke", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "already holds runs" in proc.stderr
+
+
+def test_the_gpu_workflow_runs_the_same_script_nightly_on_a_gpu_runner():
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    triggers = flow.get("on", flow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    job = flow["jobs"]["nightly"]
+    assert job["runs-on"] == ["self-hosted", "gpu"]
+    scripts = " ".join(step.get("run", "") for step in job["steps"])
+    assert "scripts/nightly.sh --device gpu" in scripts and "results/baselines/gpu-" in scripts
+    upload = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-art")]
+    assert upload and upload[0]["if"] == "always()" and "report/" in upload[0]["with"]["path"]

@@ -1,0 +1,294 @@
+"""ONNX export of the TV-UNet: checker, onnxruntime parity on real slices, failures as checks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from usecases.core.errors import ConfigError
+from usecases.core.onnx_export import MIN_OPSET, file_sha256, missing_tools, run_onnx
+from usecases.core.record import load_record
+from usecases.covid_ct import export as onnx_step
+from usecases.covid_ct.evaluate import THRESHOLDS, segmentation_metrics, threshold_key
+from usecases.covid_ct.export import (
+    ModelSpec,
+    OnnxSettings,
+    check_onnx_parity,
+    export_and_check,
+    export_in_fresh_process,
+)
+
+N_TRAIN, N_TEST = 32, 8  # a handful of real slices keeps this module under a minute
+SETTINGS = OnnxSettings()
+
+
+@pytest.fixture(scope="module")
+def real_slices(covid_root, prepared_cache):
+    """A few real training and test slices of COVID-SemiSeg (skips when ../shared is absent)."""
+    from usecases.covid_ct.data.covid_semiseg import load_covid_semiseg
+
+    ds = load_covid_semiseg(root=covid_root, cache_dir=prepared_cache / "prepared")
+    return ds.x_train[:N_TRAIN], ds.y_train[:N_TRAIN], ds.x_test[:N_TEST], ds.y_test[:N_TEST]
+
+
+@pytest.fixture(scope="module")
+def trained(real_slices):
+    """A width-4 TV-UNet trained two epochs on real slices (TensorFlow backend), its test output."""
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("tf2onnx", reason="tf2onnx (and TensorFlow) are not installed here")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip(f"in-process export needs backend tensorflow, not {keras.backend.backend()}")
+    from usecases.covid_ct.model import build_tv_unet, tv_bce_loss
+
+    x_train, y_train, x_test, _ = real_slices
+    keras.utils.set_random_seed(7)
+    model = build_tv_unet(n_filters=4)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=tv_bce_loss)
+    model.fit(x_train, y_train, epochs=2, batch_size=16, verbose=0)
+    return model, model.predict(x_test, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def exported(trained, real_slices, tmp_path_factory):
+    """export_and_check of the trained model as run() calls it: (outcome, run folder)."""
+    model, prob = trained
+    _, _, x_test, y_test = real_slices
+    run_dir = tmp_path_factory.mktemp("onnx_run")
+    outcome = export_and_check(
+        model,
+        x=x_test,
+        y=y_test,
+        prob=prob,
+        run_dir=run_dir,
+        settings=SETTINGS,
+        spec=ModelSpec(n_filters=4),
+        thresholds=THRESHOLDS,
+    )
+    return outcome, run_dir
+
+
+def _warnings(capsys) -> list[str]:
+    return [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
+
+
+def test_model_trained_on_real_slices_exports_a_checked_onnx_file_with_parity(exported):
+    import onnx
+
+    outcome, run_dir = exported
+    path = run_dir / "model.onnx"
+    onnx.checker.check_model(str(path), full_check=True)
+    check, m = outcome.check, outcome.metrics
+    assert check["name"] == "onnx_parity" and check["passed"] is True, check["detail"]
+    assert check["skipped"] is False and "\n" not in check["detail"]
+    assert check["max_abs_diff"] <= check["tolerance"] == 1e-4
+    assert m["opset"] == 17 >= MIN_OPSET and m["export"]["exporter"].startswith("tf2onnx")
+    assert m["n_images"] == N_TEST and m["dice_equal_3dp"] is True
+    assert set(m["dice_pooled"]) == {threshold_key(t) for t in THRESHOLDS}
+    assert m["sha256"] == check["sha256"] == file_sha256(path)
+    assert outcome.artifacts == {"onnx": "model.onnx"}
+
+
+def test_onnxruntime_and_keras_agree_on_real_slices_within_the_stated_tolerances(
+    exported, trained, real_slices
+):
+    outcome, run_dir = exported
+    _, keras_prob = trained
+    _, _, x_test, y_test = real_slices
+    onnx_prob = run_onnx(run_dir / "model.onnx", x_test)
+    assert onnx_prob.shape == keras_prob.shape == (N_TEST, 128, 128, 2)
+    assert float(np.abs(onnx_prob - keras_prob).max()) < SETTINGS.tolerance
+    keras_m = segmentation_metrics(y_test, keras_prob)
+    onnx_m = segmentation_metrics(y_test, onnx_prob)
+    for t in THRESHOLDS:
+        key = threshold_key(t)
+        assert round(onnx_m[key]["dice_pooled"], 3) == round(keras_m[key]["dice_pooled"], 3)
+        assert outcome.metrics["dice_pooled"][key] == pytest.approx(onnx_m[key]["dice_pooled"])
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _dangling_input(path: Path) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    proto.graph.node[len(proto.graph.node) // 2].input[0] = "no_such_tensor"
+    onnx.save(proto, str(path))
+
+
+@pytest.mark.parametrize("corrupt", [_truncate, _dangling_input], ids=["truncated", "dangling"])
+def test_a_corrupted_onnx_file_is_a_failed_check_with_one_line(
+    corrupt, exported, trained, real_slices, tmp_path, capsys
+):
+    _, run_dir = exported
+    _, prob = trained
+    _, _, x_test, y_test = real_slices
+    bad = tmp_path / "model.onnx"
+    shutil.copy(run_dir / "model.onnx", bad)
+    corrupt(bad)
+    capsys.readouterr()
+    check, metrics = check_onnx_parity(
+        bad, x=x_test, y=y_test, prob=prob, settings=SETTINGS, thresholds=THRESHOLDS
+    )
+    assert check["passed"] is False and check["skipped"] is False
+    assert check["detail"].startswith("onnx.checker rejected model.onnx:")
+    assert "\n" not in check["detail"] and len(check["detail"]) <= 400
+    assert metrics["sha256"] == file_sha256(bad)
+    assert len(_warnings(capsys)) == 1
+
+
+def test_a_valid_graph_with_changed_outputs_is_a_parity_miss(
+    exported, trained, real_slices, tmp_path, capsys
+):
+    import onnx
+
+    _, run_dir = exported
+    _, prob = trained
+    _, _, x_test, y_test = real_slices
+    proto = onnx.load(str(run_dir / "model.onnx"))
+    sigmoids = [n for n in proto.graph.node if n.op_type == "Sigmoid"]
+    assert len(sigmoids) == 1
+    sigmoids[0].op_type = "Relu"  # still a valid graph, but no longer probabilities
+    bad = tmp_path / "model.onnx"
+    onnx.save(proto, str(bad))
+    capsys.readouterr()
+    check, _ = check_onnx_parity(
+        bad, x=x_test, y=y_test, prob=prob, settings=SETTINGS, thresholds=THRESHOLDS
+    )
+    assert check["passed"] is False
+    assert check["max_abs_diff"] > SETTINGS.tolerance
+    assert "> 1e-04" in check["detail"] and "\n" not in check["detail"]
+    assert len(_warnings(capsys)) == 1
+
+
+def test_an_exporter_failure_is_a_failed_check_not_a_crash(
+    trained, real_slices, tmp_path, monkeypatch, capsys
+):
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("tf2onnx could not convert\nop Foo")
+
+    model, prob = trained
+    _, _, x_test, y_test = real_slices
+    monkeypatch.setattr(onnx_step, "export_keras", broken_export)
+    outcome = export_and_check(
+        model,
+        x=x_test,
+        y=y_test,
+        prob=prob,
+        run_dir=tmp_path,
+        settings=SETTINGS,
+        spec=ModelSpec(n_filters=4),
+        thresholds=THRESHOLDS,
+    )
+    assert outcome.check["passed"] is False and outcome.check["skipped"] is False
+    assert outcome.check["detail"] == (
+        "export failed: RuntimeError: tf2onnx could not convert op Foo"
+    )
+    assert outcome.metrics == {} and outcome.artifacts == {}
+    assert _warnings(capsys) == ["warning: onnx_parity failed: " + outcome.check["detail"]]
+
+
+def test_without_tensorflow_the_check_is_skipped_with_the_reason(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(onnx_step, "missing_tools", lambda **_: "not installed here: tensorflow")
+    outcome = export_and_check(
+        object(),  # never touched: nothing is exported
+        x=np.zeros((1, 128, 128, 1), np.float32),
+        y=np.zeros((1, 128, 128, 2), np.uint8),
+        prob=np.zeros((1, 128, 128, 2), np.float32),
+        run_dir=tmp_path,
+        settings=SETTINGS,
+        spec=ModelSpec(n_filters=4),
+        thresholds=THRESHOLDS,
+    )
+    assert outcome.check["passed"] is False and outcome.check["skipped"] is True
+    assert "tensorflow" in outcome.check["detail"]
+    assert not (tmp_path / "model.onnx").exists() and outcome.artifacts == {}
+    assert len(_warnings(capsys)) == 1
+
+
+def test_export_disabled_in_the_config_is_a_skipped_check_without_a_file(tmp_path):
+    outcome = export_and_check(
+        object(),
+        x=np.zeros((1, 128, 128, 1), np.float32),
+        y=np.zeros((1, 128, 128, 2), np.uint8),
+        prob=np.zeros((1, 128, 128, 2), np.float32),
+        run_dir=tmp_path,
+        settings=OnnxSettings.from_config({"onnx": False}),
+        spec=ModelSpec(n_filters=4),
+        thresholds=THRESHOLDS,
+    )
+    assert outcome.check == {
+        "name": "onnx_parity",
+        "passed": False,
+        "skipped": True,
+        "detail": "disabled by usecase.export.onnx=false",
+    }
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_tools_names_only_the_absent_packages():
+    assert missing_tools(tools=("numpy",)) is None
+    assert missing_tools(tools=("numpy", "no_such_package_x1")) == (
+        "not installed here: no_such_package_x1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("export", "words"),
+    [
+        ({"opset": 13}, "opset=13 must be an integer >= 15"),
+        ({"tolerance": 0}, "tolerance=0 must be a positive number"),
+        ({"onnx": "yes"}, "onnx=yes must be true or false"),
+        ({"opsett": 17}, "unknown key(s) opsett"),
+    ],
+)
+def test_bad_export_settings_are_refused_with_one_line(export, words):
+    with pytest.raises(ConfigError) as err:
+        OnnxSettings.from_config(export)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_fresh_process_export_reports_the_child_error_in_one_line(tmp_path):
+    with pytest.raises(RuntimeError) as err:
+        export_in_fresh_process(
+            weights=tmp_path / "missing.weights.h5",
+            out=tmp_path / "model.onnx",
+            spec=ModelSpec(n_filters=4),
+            opset=17,
+            timeout_s=120,
+        )
+    assert "does not exist" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_run_with_an_opset_below_15_stops_before_training(run_cli):
+    res = run_cli("dataset=phantom", "scale=smoke", "device=cpu", "usecase.export.opset=13")
+    assert res.code == 2 and not res.records()
+    assert res.error_lines() == ["error: usecase.export.opset=13 must be an integer >= 15."]
+
+
+def test_jax_backend_smoke_run_exports_via_a_fresh_tensorflow_process(run_cli):
+    import onnx
+
+    pytest.importorskip("tf2onnx", reason="tf2onnx (and TensorFlow) are not installed here")
+    res = run_cli("dataset=phantom", "scale=smoke", "device=cpu", "backend=jax", "run_id=jx")
+    assert res.code == 0, res.stderr[-3000:]
+    path = next(res.results.rglob("record.json"))
+    record = load_record(path)
+    assert record.status == "ok" and record.device["backend"] == "jax"
+    assert record.config["backend"]["name"] == "jax"
+    (check,) = [c for c in record.checks if c["name"] == "onnx_parity"]
+    assert check["passed"] is True, check["detail"]
+    assert check["max_abs_diff"] <= 1e-4 and check["opset"] == 17
+    onnx_m = record.metrics["onnx"]
+    assert onnx_m["export"]["via"] == "fresh TensorFlow process"
+    assert onnx_m["export"]["trained_backend"] == "jax"
+    assert len(onnx_m["dice_pooled"]) == 9
+    onnx_file = path.parent / record.artifacts["onnx"]
+    onnx.checker.check_model(str(onnx_file), full_check=True)
+    assert file_sha256(onnx_file) == onnx_m["sha256"]

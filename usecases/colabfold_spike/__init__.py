@@ -1,0 +1,1 @@
+"""colabfold_spike: ColabFold (AlphaFold2) on the SARS-CoV-2 spike protein (pLDDT, pTM, time)."""

@@ -1,0 +1,403 @@
+"""Run ``colabfold.batch.run`` on one sequence and read back what it wrote, with timings.
+
+Timing: ``alphafold.model.model.RunModel.predict`` is wrapped for the duration of the run,
+so each model's wall time (all recycles, outputs synced to numpy) and each forward pass
+(one per recycle iteration, via the recycle callback) are measured. The first forward of
+the first model includes JAX compilation; the others reuse the compiled program (ColabFold
+swaps parameters without recompiling), so ``compile_estimate_s`` = first forward - median
+of the later forwards. :func:`fold_once` is the entry point for benchmark suites.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from usecases.colabfold_spike.fasta import galaxy_sequence
+from usecases.colabfold_spike.msa import MsaSource, resolve_msa
+from usecases.colabfold_spike.weights import (
+    RandomAlphaFoldParams,
+    check_params_dir,
+    checked_params_loader,
+    colabfold_data_dir,
+    patched_params_loader,
+    set_gpu_memory_env,
+)
+from usecases.core.errors import DataError, UserError
+from usecases.core.timing import summarize
+
+WEIGHTS = ("alphafold", "random")
+USER_AGENT = "usecase-bench/0.1.0 (Galaxy Europe use case benchmark)"
+_TAG = re.compile(r"^rank_(\d+)_(.+)_(model_\d+)_seed_(\d+)$")
+
+
+@dataclass(frozen=True)
+class FoldSettings:
+    """What ``colabfold.batch.run`` is asked to do (templates and relaxation are always off).
+
+    ``weights``: "alphafold" (files in ``params_dir``) or "random" (exact shapes, drawn
+    with ``weights_seed``). ``random_seed`` is ColabFold's seed (0 as in the notebook).
+    """
+
+    msa: MsaSource
+    model_type: str = "alphafold2_ptm"
+    num_models: int = 5
+    num_recycles: int = 3
+    random_seed: int = 0
+    weights: str = "alphafold"
+    params_dir: Path | None = None
+    weights_seed: int = 0
+    msa_server: str = "https://api.colabfold.com"
+
+
+@dataclass
+class ModelTiming:
+    """One ``RunModel.predict`` call: wall times (s), total and per forward pass, and
+    ColabFold's own scores for it (filled in by the prediction callback)."""
+
+    total_s: float
+    forwards_s: list[float]
+    tag: str | None = None
+    mean_plddt: float | None = None
+    ptm: float | None = None
+
+
+@dataclass
+class ModelResult:
+    """One model's prediction as ColabFold wrote it (pLDDT 0-100, pTM 0-1, times in s).
+
+    ``mean_plddt`` and ``ptm`` are ColabFold's own values (what its log prints, float16 model
+    outputs); ``mean_plddt_residues`` is the mean of the per-residue pLDDT it wrote.
+    """
+
+    model: str
+    rank: int
+    tag: str
+    mean_plddt: float
+    mean_plddt_residues: float
+    ptm: float | None
+    max_pae: float | None
+    plddt_per_residue: list[float]
+    time_s: float
+    forwards_s: list[float]
+    pdb: Path
+    scores: Path
+
+
+@dataclass
+class FoldResult:
+    """Everything one ColabFold run produced: models by rank, files and timings (s)."""
+
+    jobname: str
+    out_dir: Path
+    models: list[ModelResult]
+    run_s: float
+    params_s: float
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def by_model(self) -> list[ModelResult]:
+        """The models in model-number order (model_1 first)."""
+        return sorted(self.models, key=lambda m: int(m.model.split("_")[1]))
+
+    def timings(self) -> dict:
+        """First model (compilation included) vs steady state, forwards, run total (s)."""
+        ordered = self.by_model()
+        forwards = [f for m in ordered for f in m.forwards_s]
+        model_times = [m.time_s for m in ordered]
+        out: dict = {
+            "first_model_s": model_times[0],
+            "model_times_s": {m.model: m.time_s for m in ordered},
+            "forward_first_s": forwards[0],
+            "forwards_per_model": len(ordered[0].forwards_s),
+            "colabfold_run_s": self.run_s,
+            "params_load_s": self.params_s,
+            "outside_prediction_s": self.run_s - sum(model_times) - self.params_s,
+            "method": (
+                "wall time of RunModel.predict per model (all recycles, outputs copied to "
+                "numpy); forwards from the recycle callback; first forward includes JAX "
+                "compilation; params_load_s: all five models' parameters, traced shapes "
+                "and then drawn (weights=random) or checked against them and read"
+            ),
+        }
+        if len(model_times) > 1:
+            out["steady_model"] = summarize(model_times[1:])
+        if len(forwards) > 1:
+            steady = statistics.median(forwards[1:])
+            out["forward_steady"] = summarize(forwards[1:])
+            out["compile_estimate_s"] = max(forwards[0] - steady, 0.0)
+        return out
+
+
+@contextlib.contextmanager
+def _timed_params_loader(seconds: list[float]) -> Iterator[None]:
+    """Time each call of ColabFold's parameter loader (whichever is installed) into
+    ``seconds``."""
+    import colabfold.alphafold.models as cf_models
+
+    inner = cf_models.get_model_haiku_params
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - t0)
+
+    cf_models.get_model_haiku_params = timed
+    try:
+        yield
+    finally:
+        cf_models.get_model_haiku_params = inner
+
+
+@contextlib.contextmanager
+def _timed_predict(timings: list[ModelTiming]) -> Iterator[None]:
+    """Wrap ``RunModel.predict`` so each call appends a :class:`ModelTiming`."""
+    from alphafold.model import model as af_model
+
+    original = af_model.RunModel.predict
+
+    def predict(self, feat, random_seed=0, return_representations=False, callback=None):
+        marks: list[tuple[float, float]] = []
+        last = [time.perf_counter()]
+
+        def on_recycle(result, recycles):
+            now = time.perf_counter()
+            marks.append((last[0], now))
+            if callback is not None:
+                callback(result, recycles)
+            last[0] = time.perf_counter()
+
+        start = last[0]
+        out = original(
+            self,
+            feat,
+            random_seed=random_seed,
+            return_representations=return_representations,
+            callback=on_recycle,
+        )
+        total = time.perf_counter() - start
+        timings.append(ModelTiming(total_s=total, forwards_s=[b - a for a, b in marks]))
+        return out
+
+    af_model.RunModel.predict = predict
+    try:
+        yield
+    finally:
+        af_model.RunModel.predict = original
+
+
+def fold(
+    sequence: str,
+    *,
+    settings: FoldSettings,
+    out_dir: Path,
+    jobname: str = "query",
+    random_params: RandomAlphaFoldParams | None = None,
+) -> FoldResult:
+    """Fold ``sequence`` with the real ``colabfold.batch.run``; results go to ``out_dir``.
+
+    Raises UserError when ColabFold produced no model (it logs and skips a failed query:
+    MSA server, features or memory; run.log holds its message) and DataError when a
+    parameter file lacks the AlphaFold2 arrays or cannot be read.
+    """
+    from colabfold.batch import run as colabfold_run
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    a3m = None if settings.msa.a3m_path is None else [settings.msa.a3m_path.read_text()]
+    queries = [(jobname, sequence, a3m, None)]
+    timings: list[ModelTiming] = []
+
+    def on_prediction(protein, lengths, result, features, tag_and_relaxed):
+        if timings:
+            timings[-1].tag = str(tag_and_relaxed[0])
+            timings[-1].mean_plddt = float(result["mean_plddt"])
+            timings[-1].ptm = float(result["ptm"]) if "ptm" in result else None
+
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cf-data-")))
+        if settings.weights == "random":
+            random_params = random_params or RandomAlphaFoldParams(seed=settings.weights_seed)
+            stack.enter_context(patched_params_loader(random_params))
+            data_dir = scratch
+        else:
+            if settings.params_dir is None:
+                raise DataError("weights=alphafold needs usecase.params_dir.")
+            folder = check_params_dir(settings.params_dir, model_type=settings.model_type)
+            shapes = random_params or RandomAlphaFoldParams(seed=settings.weights_seed)
+            stack.enter_context(checked_params_loader(folder, shapes=shapes))
+            data_dir = colabfold_data_dir(folder, scratch=scratch)
+        load_s: list[float] = []
+        stack.enter_context(_timed_params_loader(load_s))
+        stack.enter_context(_timed_predict(timings))
+        t0 = time.perf_counter()
+        colabfold_run(
+            queries=queries,
+            result_dir=out_dir,
+            num_models=settings.num_models,
+            is_complex=False,
+            num_recycles=settings.num_recycles,
+            model_type=settings.model_type,
+            msa_mode=settings.msa.colabfold_mode,
+            use_templates=False,
+            num_relax=0,
+            keep_existing_results=False,
+            data_dir=data_dir,
+            host_url=settings.msa_server,
+            user_agent=USER_AGENT,
+            random_seed=settings.random_seed,
+            prediction_callback=on_prediction,
+        )
+        run_s = time.perf_counter() - t0
+    models = _read_models(out_dir, jobname=jobname, timings=timings)
+    if not models:
+        raise UserError(
+            f"ColabFold produced no model for {jobname} (the MSA, feature or prediction step "
+            "failed; its message is in run.log)."
+        )
+    return FoldResult(
+        jobname=jobname,
+        out_dir=out_dir,
+        models=models,
+        run_s=run_s,
+        params_s=sum(load_s),
+        files=_other_files(out_dir, jobname=jobname),
+    )
+
+
+def _read_models(out_dir: Path, *, jobname: str, timings: list[ModelTiming]) -> list[ModelResult]:
+    """Models from ColabFold's ranked scores JSON and PDB files, joined with the timings."""
+    by_tag = {t.tag: t for t in timings if t.tag}
+    models = []
+    for scores_path in sorted(out_dir.glob(f"{jobname}_scores_rank_*.json")):
+        rank_tag = scores_path.stem.removeprefix(f"{jobname}_scores_")
+        match = _TAG.match(rank_tag)
+        if match is None:
+            continue
+        rank, _, model, _ = match.groups()
+        tag = rank_tag.split("_", 2)[2]
+        scores = json.loads(scores_path.read_text())
+        plddt = [float(x) for x in scores["plddt"]]
+        timing = by_tag.get(tag, ModelTiming(total_s=float("nan"), forwards_s=[]))
+        pdb = out_dir / f"{jobname}_unrelaxed_{rank_tag}.pdb"
+        from_residues = float(np.mean(plddt))
+        ptm = timing.ptm if timing.ptm is not None else scores.get("ptm")
+        models.append(
+            ModelResult(
+                model=model,
+                rank=int(rank),
+                tag=tag,
+                mean_plddt=from_residues if timing.mean_plddt is None else timing.mean_plddt,
+                mean_plddt_residues=from_residues,
+                ptm=None if ptm is None else float(ptm),
+                max_pae=None if scores.get("max_pae") is None else float(scores["max_pae"]),
+                plddt_per_residue=plddt,
+                time_s=timing.total_s,
+                forwards_s=timing.forwards_s,
+                pdb=pdb,
+                scores=scores_path,
+            )
+        )
+    return sorted(models, key=lambda m: m.rank)
+
+
+def _other_files(out_dir: Path, *, jobname: str) -> dict[str, Path]:
+    """ColabFold's non-model outputs that exist: PAE, MSA, config, citations, plots."""
+    names = {
+        "pae": f"{jobname}_predicted_aligned_error_v1.json",
+        "a3m": f"{jobname}.a3m",
+        "colabfold_config": "config.json",
+        "citations": "cite.bibtex",
+        "plddt_plot": f"{jobname}_plddt.png",
+        "pae_plot": f"{jobname}_pae.png",
+        "coverage_plot": f"{jobname}_coverage.png",
+    }
+    return {key: out_dir / name for key, name in names.items() if (out_dir / name).is_file()}
+
+
+def ca_bfactors(pdb: Path) -> np.ndarray:
+    """B-factor of each residue's CA atom in a PDB file, in residue order (shape (L,))."""
+    values = [
+        float(line[60:66])
+        for line in Path(pdb).read_text().splitlines()
+        if line.startswith("ATOM") and line[12:16].strip() == "CA"
+    ]
+    return np.asarray(values, dtype=np.float64)
+
+
+def spike_prefix(length: int) -> str:
+    """The first ``length`` residues of the Galaxy spike sequence (repeated beyond 302)."""
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    seq = galaxy_sequence()
+    return (seq * (length // len(seq) + 1))[:length]
+
+
+def fold_once(
+    *,
+    length: int,
+    recycles: int = 0,
+    weights: str = "random",
+    num_models: int = 1,
+    msa_mode: str = "single_sequence",
+    params_dir: Path | None = None,
+    seed: int = 0,
+    out_dir: Path | None = None,
+    random_params: RandomAlphaFoldParams | None = None,
+    unified_memory: bool = False,
+) -> dict:
+    """Fold the first ``length`` spike residues once with ColabFold; return times and scores.
+
+    For benchmark suites: JAX must already be configured for the wanted device (e.g.
+    ``JAX_PLATFORMS=cpu`` before the first JAX import); the GPU memory policy is set here
+    (``unified_memory``, see :func:`set_gpu_memory_env`) and applies if JAX has not
+    started yet. ``recycles`` recycles means
+    ``recycles + 1`` forward passes per model. Pass the same ``random_params`` to
+    successive calls to trace the parameter shapes only once. Returns a dict with
+    ``length, recycles, num_models, weights, device``, ``timings`` (see
+    :meth:`FoldResult.timings`, seconds) and ``mean_plddt`` per model.
+    """
+    memory_env = set_gpu_memory_env(unified_memory=unified_memory)
+    import jax
+
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+    sequence = spike_prefix(length)
+    settings = FoldSettings(
+        msa=resolve_msa(msa_mode, sequence=sequence),
+        num_models=num_models,
+        num_recycles=recycles,
+        weights=weights,
+        params_dir=params_dir,
+        weights_seed=seed,
+        random_seed=seed,
+    )
+    with contextlib.ExitStack() as stack:
+        folder = out_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        result = fold(
+            sequence,
+            settings=settings,
+            out_dir=Path(folder),
+            jobname=f"spike_{length}",
+            random_params=random_params,
+        )
+    return {
+        "length": length,
+        "recycles": recycles,
+        "num_models": num_models,
+        "weights": weights,
+        "device": str(jax.devices()[0].device_kind),
+        "gpu_memory_env": memory_env,
+        "timings": result.timings(),
+        "mean_plddt": {m.model: m.mean_plddt for m in result.by_model()},
+    }
