@@ -397,7 +397,9 @@ def test_other_settings_are_not_comparable_with_the_reason(change, reason):
     assert best["verdict"] == "not comparable" and reason in best["reason"]
 
 
-def _model(n: int, *, rank: int, time_s: float, forwards: list[float]) -> ModelResult:
+def _model(
+    n: int, *, rank: int, time_s: float, forwards: list[float], compile_s: float = 0.0
+) -> ModelResult:
     return ModelResult(
         model=f"model_{n}",
         rank=rank,
@@ -409,6 +411,7 @@ def _model(n: int, *, rank: int, time_s: float, forwards: list[float]) -> ModelR
         plddt_per_residue=[80.0],
         time_s=time_s,
         forwards_s=forwards,
+        compile_s=compile_s,
         pdb=Path("x.pdb"),
         scores=Path("x.json"),
     )
@@ -420,16 +423,19 @@ def test_first_model_time_holds_compilation_and_is_kept_apart_from_steady_state(
         out_dir=Path("."),
         models=[
             _model(2, rank=1, time_s=8.0, forwards=[4.0, 4.0]),
-            _model(1, rank=2, time_s=38.0, forwards=[34.0, 4.0]),
+            _model(1, rank=2, time_s=38.0, forwards=[34.0, 4.0], compile_s=29.5),
             _model(3, rank=3, time_s=8.2, forwards=[4.1, 4.1]),
         ],
         run_s=60.0,
         params_s=5.0,
+        compile_s=31.0,
     )
     t = result.timings()
     assert t["first_model_s"] == 38.0 and t["forward_first_s"] == 34.0
+    assert t["first_model_compile_s"] == 29.5 and t["first_model_without_compile_s"] == 8.5
+    assert t["model_compile_s"] == {"model_1": 29.5, "model_2": 0.0, "model_3": 0.0}
     assert t["steady_model"]["median_s"] == pytest.approx(8.1)
-    assert t["forward_steady"]["median_s"] == 4.0 and t["compile_estimate_s"] == 30.0
+    assert t["forward_steady"]["median_s"] == 4.0 and t["jax_compile_s"] == 31.0
     assert t["forwards_per_model"] == 2
     assert t["outside_prediction_s"] == pytest.approx(60.0 - 54.2 - 5.0)
 
@@ -438,10 +444,11 @@ def test_one_model_without_recycles_has_no_steady_state():
     result = FoldResult(
         jobname="q",
         out_dir=Path("."),
-        models=[_model(1, rank=1, time_s=20.0, forwards=[20.0])],
+        models=[_model(1, rank=1, time_s=20.0, forwards=[20.0], compile_s=12.0)],
         run_s=30.0,
         params_s=2.0,
+        compile_s=12.5,
     )
     t = result.timings()
-    assert t["first_model_s"] == 20.0
-    assert "steady_model" not in t and "compile_estimate_s" not in t
+    assert t["first_model_s"] == 20.0 and t["first_model_without_compile_s"] == 8.0
+    assert "steady_model" not in t and "forward_steady" not in t

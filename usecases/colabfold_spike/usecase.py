@@ -145,7 +145,8 @@ def run(cfg: DictConfig, *, run_dir: Path) -> dict:
         "dataset": {
             "name": sequence_id,
             "checksum": f"sha256:{seq.sha256}",
-            "synthetic": False,
+            "synthetic": random_weights,  # real sequence, but random weights: no real result
+            "weights": settings.weights,
             "source": str(seq.source),
             "description": seq.description,
             "length": seq.length,
@@ -180,7 +181,7 @@ def _sequence_id(seq: ProteinSequence) -> str:
 
 def _jobname(seq: ProteinSequence) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in seq.name)[:40] or "query"
-    return f"{safe}_{seq.length}"
+    return f"{safe}_first{seq.length}" if seq.truncated else safe
 
 
 def fold_metrics(result: FoldResult, *, weights: str) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import logging
 import secrets
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from usecases.core.devices import configure_process, resolve_device
 from usecases.core.environment import capture_environment
 from usecases.core.errors import ConfigError, UserError
 from usecases.core.record import ResultRecord, write_record
+from usecases.core.termination import Terminated, TerminationGuard
 
 USECASES = ("covid_ct", "colabfold_spike")
 log = logging.getLogger("usecases")
@@ -48,7 +48,7 @@ def run_usecase(cfg: DictConfig) -> int:
         device=device,
     )
     code = 1
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    guard = TerminationGuard().__enter__()
     try:
         result = module.run(cfg, run_dir=run_dir)
         for key, value in result.items():
@@ -62,6 +62,7 @@ def run_usecase(cfg: DictConfig) -> int:
         record.error, code = "interrupted by the user", 130
         _say("error: interrupted; the record says so.")
     except Terminated:
+        guard.handled()
         record.error, code = "terminated (SIGTERM, e.g. a scheduler's time limit)", 143
         _say("error: terminated by SIGTERM; the record says so.")
     except Exception as err:  # an internal failure: keep the traceback in run.log only
@@ -69,7 +70,7 @@ def run_usecase(cfg: DictConfig) -> int:
         record.error = f"{type(err).__name__}: {err}"
         _say(f"error: internal failure ({type(err).__name__}: {err}); see {run_dir / 'run.log'}")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        guard.__exit__()
         record.finished_at = _now()
         record.artifacts = {**record.artifacts, "log": "run.log", "config": "config.yaml"}
         write_record(record, run_dir / "record.json")
@@ -90,14 +91,6 @@ def _write_report(run_dir: Path) -> None:
         log.info("report: %s", paths["html"])
     except Exception:  # the record is what counts; the report only shows it
         log.exception("report not written")
-
-
-class Terminated(Exception):
-    """Raised in the main thread when the process receives SIGTERM."""
-
-
-def _terminate(signum, frame) -> None:
-    raise Terminated
 
 
 def _prepare(cfg: DictConfig):

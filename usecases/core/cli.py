@@ -6,6 +6,7 @@ overrides are composed once beforehand so that a mistake ends in one line and ex
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -47,4 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.argv = [sys.argv[0], *args]
     _app()
-    return max(codes, default=0)
+    code = max(codes, default=0)
+    if code in (130, 143):  # interrupted mid-run: the record is written; skip framework teardown,
+        sys.stdout.flush()  # which can crash with training threads stopped half-way
+        sys.stderr.flush()
+        os._exit(code)
+    return code
