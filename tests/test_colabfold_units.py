@@ -9,7 +9,10 @@ from __future__ import annotations
 import functools
 import http.server
 import io
+import os
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -24,6 +27,7 @@ from usecases.colabfold_spike.fold import FoldResult, ModelResult, spike_prefix
 from usecases.colabfold_spike.msa import check_msa_server, resolve_msa
 from usecases.colabfold_spike.weights import (
     FETCH_COMMAND,
+    JAX_DEFAULT_ENV,
     PAE_HEAD_KEY,
     check_params_dir,
     colabfold_data_dir,
@@ -452,3 +456,26 @@ def test_one_model_without_recycles_has_no_steady_state():
     t = result.timings()
     assert t["first_model_s"] == 20.0 and t["first_model_without_compile_s"] == 8.0
     assert "steady_model" not in t and "forward_steady" not in t
+
+
+def test_importing_colabfold_keeps_jax_gpu_memory_defaults():
+    pytest.importorskip("colabfold", reason="ColabFold is not installed (colabfold extra)")
+    code = (
+        "import os\n"
+        "from usecases.colabfold_spike.weights import keep_jax_gpu_memory_defaults\n"
+        "keep_jax_gpu_memory_defaults()\n"
+        "import colabfold.batch\n"
+        "print(*(os.environ[k] for k in ('TF_FORCE_UNIFIED_MEMORY',"
+        " 'XLA_PYTHON_CLIENT_MEM_FRACTION')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in JAX_DEFAULT_ENV}
+    env["JAX_PLATFORMS"] = "cpu"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        check=True,
+    ).stdout.split()
+    assert out == ["0", "0.75"]  # not ColabFold's "1" and "4.0" (4x the GPU, unified memory)

@@ -30,6 +30,7 @@ from usecases.colabfold_spike.weights import (
     check_params_dir,
     checked_params_loader,
     colabfold_data_dir,
+    keep_jax_gpu_memory_defaults,
     patched_params_loader,
     set_gpu_memory_env,
 )
@@ -245,6 +246,7 @@ def fold(
     MSA server, features or memory; run.log holds its message) and DataError when a
     parameter file lacks the AlphaFold2 arrays or cannot be read.
     """
+    keep_jax_gpu_memory_defaults()
     from colabfold.batch import run as colabfold_run
 
     out_dir = Path(out_dir)

@@ -55,6 +55,13 @@ def set_gpu_memory_env(*, unified_memory: bool) -> dict[str, str]:
     return dict(values)
 
 
+def keep_jax_gpu_memory_defaults() -> None:
+    """Before importing ``colabfold.batch``: fill the GPU memory variables that are unset
+    with JAX's defaults, so that the import cannot switch on 4x unified memory."""
+    for key, value in JAX_DEFAULT_ENV.items():
+        os.environ.setdefault(key, value)
+
+
 def param_file_name(*, model_type: str, model_number: int) -> str:
     """File name ColabFold reads for one model, e.g. ``params_model_3_ptm.npz``."""
     if model_type not in MODEL_TYPES:
@@ -192,8 +199,7 @@ def alphafold_param_shapes(*, model_type: str, model_number: int) -> dict[str, t
     real config (``model_{n}_ptm`` or ``model_{n}``), with the unfused triangle
     multiplications in which the files store them. Takes seconds (tracing, no compute).
     """
-    for key, value in JAX_DEFAULT_ENV.items():  # unless set already: no 4x unified memory
-        os.environ.setdefault(key, value)
+    keep_jax_gpu_memory_defaults()
     import jax
     from alphafold.model import config, model
     from colabfold.batch import build_monomer_feature, mk_mock_template
