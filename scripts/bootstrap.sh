@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Create .venv from requirements.lock (exact pins) and install this project into it.
-# Re-running is cheap: nothing is reinstalled while requirements.lock is unchanged.
+# Create .venv from exact pins and install this project into it. The default lock,
+# requirements-colabfold.lock, holds both use cases (covid_ct + the colabfold extra);
+# LOCK=requirements.lock gives covid_ct alone (ColabFold caps absl-py below 2).
+# Re-running is cheap: nothing is reinstalled while the lock is unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+LOCK=${LOCK:-requirements-colabfold.lock}
 stamp=.venv/.lock-sha256
-want=$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(sha256sum "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check uv
-.venv/bin/python -m uv pip install -q --python .venv/bin/python -r requirements.lock
+.venv/bin/python -m uv pip install -q --python .venv/bin/python -r "$LOCK"
 .venv/bin/python -m uv pip install -q --python .venv/bin/python --no-deps -e .
 echo "$want" > "$stamp"

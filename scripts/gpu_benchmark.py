@@ -36,6 +36,15 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=3, help="first one (compilation) is excluded")
     p.add_argument("--repeats", type=int, default=20, help="timed inference calls per batch size")
     p.add_argument("--gemm-size", type=int, default=8192)
+    p.add_argument(
+        "--colabfold-lengths",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also fold the first N spike residues with ColabFold (random weights, single "
+        "sequence, 2 models: the second is steady state), e.g. 302",
+    )
+    p.add_argument("--colabfold-recycles", type=int, default=3)
     p.add_argument("--out", type=Path, required=True)
     return p.parse_args(argv)
 
@@ -187,6 +196,17 @@ def _run(args: argparse.Namespace) -> int:
                 t["gflops_per_s"] = t["images_per_s"] * flops * factor / 1e9
                 t["efficiency_vs_gemm"] = t["gflops_per_s"] / ceiling
             timings[f"{name}_{precision}"] = t
+    for length in args.colabfold_lengths:
+        from usecases.colabfold_spike.fold import fold_once
+
+        fold = fold_once(length=length, recycles=args.colabfold_recycles, num_models=2)
+        timings[f"colabfold_fold_{length}"] = {
+            **fold["timings"],
+            "length": length,
+            "recycles": args.colabfold_recycles,
+            "weights": "random",
+            "msa": "single_sequence",
+        }
     gpu = (device.get("backend_gpus") or ["cpu"])[0]
     record = ResultRecord(
         run_id=f"gpu-benchmark-{datetime.now(UTC):%Y%m%d-%H%M%S}",
@@ -236,6 +256,12 @@ def _print_table(timings: dict, device: str) -> None:
             )
         elif "tflops" in t:
             print(f"{name:38s} {t['median_s'] * 1e3:10.2f} {'':10s} {t['tflops'] * 1e3:10.0f}")
+        elif name.startswith("colabfold"):
+            steady = t.get("steady_model", {}).get("median_s", float("nan"))
+            print(
+                f"{name:38s} first model {t['first_model_s']:.1f} s "
+                f"(compile {t['first_model_compile_s']:.1f} s), steady {steady:.1f} s"
+            )
         elif name.startswith("epoch"):
             print(f"{name:38s} {t['median_s'] * 1e3:10.0f}")
 

@@ -47,24 +47,28 @@ class CliResult:
         return [ln for ln in self.stderr.splitlines() if ln.startswith("error:")]
 
 
+def _run_cli(args: tuple[str, ...], *, results: Path, cache: Path, timeout: int) -> CliResult:
+    """Run ``python run.py ARGS`` writing under ``results``; return a CliResult."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    cmd = [
+        sys.executable,
+        str(REPO / "run.py"),
+        f"results_dir={results}",
+        f"cache_dir={cache}",
+        *args,
+    ]
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr, results)
+
+
 @pytest.fixture
 def run_cli(tmp_path, prepared_cache):
     """Run ``python run.py ARGS`` with results in a temporary folder; return a CliResult."""
 
     def _run(*args: str, timeout: int = 1200) -> CliResult:
-        results = tmp_path / "results"
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-        cmd = [
-            sys.executable,
-            str(REPO / "run.py"),
-            f"results_dir={results}",
-            f"cache_dir={prepared_cache}",
-            *args,
-        ]
-        proc = subprocess.run(
-            cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout, check=False
-        )
-        return CliResult(proc.returncode, proc.stdout, proc.stderr, results)
+        return _run_cli(args, results=tmp_path / "results", cache=prepared_cache, timeout=timeout)
 
     return _run
 
@@ -78,17 +82,6 @@ def run_cli_module(tmp_path_factory, prepared_cache):
 
     def _run(*args: str, timeout: int = 1800) -> CliResult:
         results = tmp_path_factory.mktemp("results")
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-        cmd = [
-            sys.executable,
-            str(REPO / "run.py"),
-            f"results_dir={results}",
-            f"cache_dir={prepared_cache}",
-            *args,
-        ]
-        proc = subprocess.run(
-            cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout, check=False
-        )
-        return CliResult(proc.returncode, proc.stdout, proc.stderr, results)
+        return _run_cli(args, results=results, cache=prepared_cache, timeout=timeout)
 
     return _run

@@ -321,7 +321,7 @@ def test_every_manifest_loads() -> None:
     assert covid.archive == "zip" and covid.member_prefix == PREFIX and covid.sha256 is None
     assert len(read_checksums(covid.checksums_file or Path())) == 3396
     assert load_manifest("galaxy_h5").size == 295505920
-    with pytest.raises(ConfigError, match="known datasets are covid_semiseg"):
+    with pytest.raises(ConfigError, match="known datasets are alphafold_params, covid_semiseg"):
         load_manifest("nope")
 
 

@@ -74,18 +74,19 @@ def test_cpu_smoke_nightly_ends_with_the_gates_pass_verdict(nightly):
     assert json.loads((nightly.out / "gate.json").read_text())["exit_code"] == 0
     assert (nightly.out / "report" / "report.html").stat().st_size > 10_000
     assert (nightly.out / "report" / "report.md").is_file()
-    assert [p.parent.name for p in nightly.records()][:1] == ["nightly-covid_ct"]
+    assert "nightly-covid_ct" in [p.parent.name for p in nightly.records()]
 
 
 def test_the_gate_fails_the_nightly_records_against_a_better_baseline(nightly, tmp_path):
-    assert nightly.records(), nightly.output[-4000:]
-    record = json.loads(nightly.records()[0].read_text())
+    [path] = [p for p in nightly.records() if p.parent.name == "nightly-covid_ct"]
+    record = json.loads(path.read_text())
     better = copy.deepcopy(record)
     better["metrics"]["0.5"]["dice_pooled"] = record["metrics"]["0.5"]["dice_pooled"] + 0.2
     better["timings"]["epoch"]["median_s"] = record["timings"]["epoch"]["median_s"] / 10
     (tmp_path / "covid_ct").mkdir()
     (tmp_path / "covid_ct" / "record.json").write_text(json.dumps(better))
     cmd = [sys.executable, "-m", "usecases.core.gate", "--baseline", str(tmp_path)]
+    cmd += ["--ignore-usecase", "colabfold_spike"]  # this baseline holds covid_ct only
     proc = subprocess.run(
         [*cmd, "--current", str(nightly.out / "runs")],
         cwd=REPO,

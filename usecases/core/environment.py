@@ -28,6 +28,8 @@ LIBRARIES = (
     "h5py",
     "nibabel",
     "colabfold",
+    "alphafold-colabfold",
+    "dm-haiku",
 )
 
 

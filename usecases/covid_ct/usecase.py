@@ -52,7 +52,10 @@ def run(cfg: DictConfig, *, run_dir: Path) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     model = build_tv_unet(n_filters=cfg.scale.n_filters, dropout=uc.dropout, size=uc.image_size)
     log.info("TV-UNet n=%d: %d parameters", cfg.scale.n_filters, model.count_params())
-    settings = TrainSettings(epochs=cfg.scale.epochs, **OmegaConf.to_container(uc.train))
+    train_options = {**OmegaConf.to_container(uc.train)}
+    if cfg.scale.get("batch_size"):  # a scale may change the batch size (ci: 16)
+        train_options["batch_size"] = cfg.scale.batch_size
+    settings = TrainSettings(epochs=cfg.scale.epochs, **train_options)
     fit = train(model, ds, settings=settings)
 
     prob = model.predict(ds.x_test, batch_size=uc.evaluate.batch_size, verbose=0)

@@ -1,0 +1,50 @@
+"""scripts/gpu_benchmark.py runs end to end on the CPU and writes a complete record."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+from tests.conftest import REPO
+from usecases.core.record import load_record
+
+
+def test_gpu_benchmark_runs_on_cpu_and_records_every_hot_path(tmp_path):
+    with_colabfold = importlib.util.find_spec("colabfold") is not None
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "gpu_benchmark.py"),
+        "--dataset",
+        "phantom",
+        "--n-filters",
+        "4",
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--repeats",
+        "2",
+        "--gemm-size",
+        "256",
+        "--out",
+        str(tmp_path),
+    ]
+    if with_colabfold:
+        cmd += ["--colabfold-lengths", "16", "--colabfold-recycles", "0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = load_record(tmp_path / "record.json")
+    t = record.timings
+    for precision in ("float32", "mixed_bfloat16"):
+        assert t[f"train_step_{precision}"]["images_per_s"] > 0
+        assert t[f"epoch_{precision}"]["n"] == 1
+        for bs in (1, 8, 32):
+            assert t[f"inference_batch{bs}_{precision}"]["efficiency_vs_gemm"] > 0
+    assert t["gemm_ceiling_bfloat16"]["tflops"] > 0
+    assert record.metrics["flops_per_image_forward"] == 100_532_224  # n=4, counted from layers
+    assert record.device["used"] == "cpu"
+    if with_colabfold:
+        fold = t["colabfold_fold_16"]
+        assert fold["first_model_s"] > fold["steady_model"]["median_s"] > 0
+    assert "covid_ct hot paths on cpu" in proc.stdout
