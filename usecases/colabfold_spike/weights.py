@@ -285,6 +285,17 @@ class RandomAlphaFoldParams:
 
 
 @contextlib.contextmanager
+def _loader_replaced(cf_models, loader) -> Iterator[None]:
+    """Swap ColabFold's ``get_model_haiku_params`` for ``loader``; restore it on exit."""
+    original = cf_models.get_model_haiku_params
+    cf_models.get_model_haiku_params = loader
+    try:
+        yield
+    finally:
+        cf_models.get_model_haiku_params = original
+
+
+@contextlib.contextmanager
 def patched_params_loader(params: RandomAlphaFoldParams) -> Iterator[None]:
     """Within the block, ColabFold's parameter loader returns ``params`` instead of files.
 
@@ -294,8 +305,6 @@ def patched_params_loader(params: RandomAlphaFoldParams) -> Iterator[None]:
     """
     import colabfold.alphafold.models as cf_models
     from alphafold.model import utils
-
-    original = cf_models.get_model_haiku_params
 
     def random_loader(
         data_dir: str,
@@ -307,11 +316,8 @@ def patched_params_loader(params: RandomAlphaFoldParams) -> Iterator[None]:
         flat = params.flat(model_type=model_type, model_number=int(model_number))
         return utils.flat_params_to_haiku(flat, fuse=use_fuse, to_jnp=to_jnp)
 
-    cf_models.get_model_haiku_params = random_loader
-    try:
+    with _loader_replaced(cf_models, random_loader):
         yield
-    finally:
-        cf_models.get_model_haiku_params = original
 
 
 @contextlib.contextmanager
@@ -349,11 +355,8 @@ def checked_params_loader(folder: Path, *, shapes: RandomAlphaFoldParams) -> Ite
             reason = f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
             raise DataError(f"{path} could not be read ({reason}); {hint}") from err
 
-    cf_models.get_model_haiku_params = checked_loader
-    try:
+    with _loader_replaced(cf_models, checked_loader):
         yield
-    finally:
-        cf_models.get_model_haiku_params = original
 
 
 def write_random_params_dir(
