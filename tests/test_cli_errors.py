@@ -45,6 +45,12 @@ def test_unknown_choice_in_a_group_exits_2(run_cli):
     _assert_nothing_written(res)
 
 
+def test_unknown_precision_exits_2_and_writes_nothing(run_cli):
+    res = run_cli("dataset=phantom", "scale=smoke", "usecase.precision=float16")
+    _assert_one_line_failure(res, code=2, says="usecase.precision=float16 is not one of")
+    _assert_nothing_written(res)
+
+
 def test_missing_dataset_root_fails_before_anything_is_written(run_cli, tmp_path):
     res = run_cli("scale=smoke", "device=cpu", f"dataset.root={tmp_path / 'nowhere'}")
     _assert_one_line_failure(res, code=1, says="does not exist")

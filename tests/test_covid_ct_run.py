@@ -45,7 +45,38 @@ def test_smoke_run_on_phantom_writes_a_complete_synthetic_record(run_cli):
     (onnx_check,) = [c for c in record.checks if c["name"] == "onnx_parity"]
     assert onnx_check["passed"] is True, onnx_check["detail"]
     assert (run_dir / record.artifacts["onnx"]).is_file()
+    (int8_check,) = [c for c in record.checks if c["name"] == "onnx_int8_dice"]
+    assert int8_check["passed"] is True, int8_check["detail"]
+    assert (run_dir / record.artifacts["onnx_int8"]).is_file()
+    assert record.metrics["onnx_int8"]["dice_max_drop"] == int8_check["dice_max_drop"]
+    for key in ("onnx_inference_batch8", "onnx_int8_inference_batch8"):
+        assert (
+            record.timings[key]["images_per_s"] > 0
+            and "onnxruntime" in record.timings[key]["method"]
+        )
+    precision = record.device["precision"]
+    assert precision["requested"] == "auto" and precision["reason"].startswith("auto: ")
+    assert precision["policy"] in ("float32", "mixed_bfloat16")
+    assert precision["policy"] in record.timings["inference_batch8"]["method"]
     assert (run_dir / "report" / "report.html").is_file()
+
+
+def test_a_precision_set_by_the_user_is_used_and_recorded(run_cli):
+    res = run_cli(
+        "dataset=phantom", "scale=smoke", "device=cpu", "usecase.precision=mixed_bfloat16",
+        "usecase.export.int8=false", "report=false",
+    )  # fmt: skip
+    record, _ = _one_ok_record(res)
+    assert record.device["precision"] == {
+        "requested": "mixed_bfloat16",
+        "policy": "mixed_bfloat16",
+        "reason": "set by the user",
+    }
+    assert "precision mixed_bfloat16" in record.notes
+    # the ONNX file comes from a float32 copy of the bf16-trained weights, parity intact
+    (onnx_check,) = [c for c in record.checks if c["name"] == "onnx_parity"]
+    assert onnx_check["passed"] is True and onnx_check["max_abs_diff"] <= 1e-4
+    assert [c["name"] for c in record.checks] == ["onnx_parity"]
 
 
 def test_a_second_run_id_collision_is_refused(run_cli):

@@ -292,3 +292,80 @@ def test_jax_backend_smoke_run_exports_via_a_fresh_tensorflow_process(run_cli):
     onnx_file = path.parent / record.artifacts["onnx"]
     onnx.checker.check_model(str(onnx_file), full_check=True)
     assert file_sha256(onnx_file) == onnx_m["sha256"]
+
+
+def _keras_dice(y, prob) -> dict[str, float]:
+    m = segmentation_metrics(y, prob, thresholds=THRESHOLDS)
+    return {threshold_key(t): m[threshold_key(t)]["dice_pooled"] for t in THRESHOLDS}
+
+
+def test_int8_quantized_model_keeps_the_dice_of_keras_on_real_slices(
+    exported, trained, real_slices
+):
+    from usecases.covid_ct.quantize import quantize_and_check
+
+    _, run_dir = exported
+    _, keras_prob = trained
+    x_train, _, x_test, y_test = real_slices
+    check, m, files = quantize_and_check(
+        run_dir / "model.onnx",
+        x=x_test,
+        y=y_test,
+        calibration=x_train,
+        keras_dice=_keras_dice(y_test, keras_prob),
+        settings=SETTINGS,
+        thresholds=THRESHOLDS,
+    )
+    assert check["name"] == "onnx_int8_dice" and check["passed"] is True, check["detail"]
+    assert check["dice_max_drop"] <= SETTINGS.int8_dice_drop == 0.01
+    assert files == {"onnx_int8": "model.int8.onnx"}
+    path = run_dir / "model.int8.onnx"
+    assert m["sha256"] == file_sha256(path) and m["calibration_images"] == N_TRAIN
+    int8_prob = run_onnx(path, x_test)
+    assert (
+        0
+        < m["max_abs_diff"]
+        == pytest.approx(float(np.abs(int8_prob - run_onnx(run_dir / "model.onnx", x_test)).max()))
+    )
+    assert m["dice_pooled"] == pytest.approx(_keras_dice(y_test, int8_prob))
+
+
+def test_an_int8_dice_drop_past_the_limit_is_a_failed_check(exported, real_slices, capsys):
+    from usecases.covid_ct.quantize import quantize_and_check
+
+    _, run_dir = exported
+    x_train, _, x_test, y_test = real_slices
+    higher = {threshold_key(t): 1.0 for t in THRESHOLDS}  # Keras "scored" a perfect Dice
+    check, _, _ = quantize_and_check(
+        run_dir / "model.onnx",
+        x=x_test,
+        y=y_test,
+        calibration=x_train,
+        keras_dice=higher,
+        settings=SETTINGS,
+        thresholds=THRESHOLDS,
+    )
+    assert check["passed"] is False and check["dice_max_drop"] > 0.01
+    assert check["detail"].startswith("int8 ONNX vs Keras float32 on 8 test slices")
+    assert _warnings(capsys) == ["warning: onnx_int8_dice failed: " + check["detail"]]
+
+
+def test_a_corrupt_onnx_file_fails_the_int8_check_with_one_line(tmp_path, real_slices, capsys):
+    from usecases.covid_ct.quantize import quantize_and_check
+
+    x_train, _, x_test, y_test = real_slices
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"\x08\x07not a protobuf model")
+    check, m, files = quantize_and_check(
+        bad,
+        x=x_test,
+        y=y_test,
+        calibration=x_train,
+        keras_dice={threshold_key(t): 0.5 for t in THRESHOLDS},
+        settings=SETTINGS,
+        thresholds=THRESHOLDS,
+    )
+    assert check["passed"] is False and check["skipped"] is False and m == {} and files == {}
+    assert check["detail"].startswith("int8 quantization failed: ") and "\n" not in check["detail"]
+    assert not (tmp_path / "model.int8.onnx").exists()
+    assert len(_warnings(capsys)) == 1

@@ -107,8 +107,11 @@ def _int_in(value, name: str, *, low: int, high: int) -> None:
         raise ConfigError(f"{name}={value} must be an integer from {low} to {high}.")
 
 
-def run(cfg: DictConfig, *, run_dir: Path) -> dict:
-    """Fold with ColabFold; return dataset, metrics, timings, references, artifacts, checks."""
+def run(cfg: DictConfig, *, run_dir: Path, device: dict | None = None) -> dict:
+    """Fold with ColabFold; return dataset, metrics, timings, references, artifacts, checks.
+
+    ``device`` (what app.py resolved) is not needed: ColabFold's JAX picks the device itself.
+    """
     seq = load_sequence(cfg)
     settings = fold_settings(cfg, sequence=seq.sequence)
     log.info(

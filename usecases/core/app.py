@@ -50,9 +50,9 @@ def run_usecase(cfg: DictConfig) -> int:
     code = 1
     guard = TerminationGuard().__enter__()
     try:
-        result = module.run(cfg, run_dir=run_dir)
-        for key, value in result.items():
-            setattr(record, key, value)
+        result = module.run(cfg, run_dir=run_dir, device=device)
+        for key, value in result.items():  # "device" adds to what app.py resolved
+            setattr(record, key, {**device, **value} if key == "device" else value)
         record.status, code = "ok", 0
     except UserError as err:
         record.error, code = str(err), err.exit_code

@@ -53,6 +53,9 @@ class OnnxSettings:
     ``tolerance`` bounds max |p_onnx - p_keras| of the float32 probabilities (absolute);
     ``dice_tolerance`` bounds |Dice_onnx - Dice_keras| per threshold (5e-4: equal to 3
     decimals); ``timeout_s`` limits the fresh export process of a JAX run (seconds).
+    ``int8`` adds a statically quantized copy (check ``onnx_int8_dice``: its pooled Dice may
+    drop at most ``int8_dice_drop`` below Keras's at any threshold), calibrated on
+    ``calibration_images`` validation slices.
     """
 
     onnx: bool = True
@@ -60,6 +63,9 @@ class OnnxSettings:
     tolerance: float = 1e-4
     dice_tolerance: float = 5e-4
     timeout_s: int = 900
+    int8: bool = True
+    int8_dice_drop: float = 0.01
+    calibration_images: int = 32
 
     @classmethod
     def from_config(cls, export: Mapping | None) -> OnnxSettings:
@@ -72,13 +78,22 @@ class OnnxSettings:
                 f"{', '.join(cls.__dataclass_fields__)}."
             )
         settings = cls(**values)
-        if not isinstance(settings.onnx, bool):
-            raise ConfigError(f"usecase.export.onnx={settings.onnx} must be true or false.")
+        for key in ("onnx", "int8"):
+            if not isinstance(getattr(settings, key), bool):
+                raise ConfigError(
+                    f"usecase.export.{key}={getattr(settings, key)} must be true or false."
+                )
         if not isinstance(settings.opset, int) or settings.opset < MIN_OPSET:
             raise ConfigError(
                 f"usecase.export.opset={settings.opset} must be an integer >= {MIN_OPSET}."
             )
-        for key in ("tolerance", "dice_tolerance", "timeout_s"):
+        for key in (
+            "tolerance",
+            "dice_tolerance",
+            "timeout_s",
+            "int8_dice_drop",
+            "calibration_images",
+        ):
             value = getattr(settings, key)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(f"usecase.export.{key}={value} must be a positive number.")

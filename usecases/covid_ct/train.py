@@ -79,9 +79,13 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.model.set_weights(self._weights)
 
 
-def compile_model(model: keras.Model, *, learning_rate: float) -> keras.Model:
-    """Compile with Adam and the BCE + TV loss of the paper."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=tv_bce_loss)
+def compile_model(
+    model: keras.Model, *, learning_rate: float, jit_compile: bool | str = "auto"
+) -> keras.Model:
+    """Compile with Adam and the BCE + TV loss of the paper (``jit_compile``: Keras's XLA flag)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss=tv_bce_loss, jit_compile=jit_compile
+    )
     return model
 
 

@@ -1,5 +1,9 @@
 """covid_ct end to end: data -> TV-UNet training -> test-set Dice -> timings -> ONNX -> references.
 
+The numeric precision (``usecase.precision``: auto, float32, mixed_bfloat16) is chosen per
+device by ``usecases.core.precision`` and recorded under ``device.precision``. The ONNX files
+are always exported from a float32 copy of the trained weights.
+
 ``validate`` runs cheap checks before anything is written; ``run`` does the work inside the
 run folder and returns the use-case part of the result record.
 """
@@ -13,10 +17,12 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from usecases.core.errors import ConfigError
+from usecases.core.precision import PRECISIONS, choose_precision
 from usecases.core.references import compare
 from usecases.core.timing import summarize, time_call
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
 from usecases.covid_ct.export import ModelSpec, OnnxSettings, export_and_check
+from usecases.covid_ct.quantize import quantize_and_check
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +36,20 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"scale.{key}={value} must be a positive integer.")
     if cfg.usecase.train.batch_size < 1:
         raise ConfigError(f"usecase.train.batch_size={cfg.usecase.train.batch_size} must be >= 1.")
+    if cfg.usecase.get("precision", "auto") not in PRECISIONS:
+        raise ConfigError(
+            f"usecase.precision={cfg.usecase.precision} is not one of {', '.join(PRECISIONS)}."
+        )
     _onnx_settings(cfg)
 
 
-def run(cfg: DictConfig, *, run_dir: Path) -> dict:
+def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
     """Train and evaluate the TV-UNet, export it to ONNX and check parity.
 
-    Returns the record fields dataset, metrics (``metrics["onnx"]`` when exported), timings,
-    references, checks (``onnx_parity``), artifacts and notes.
+    ``device`` is what app.py resolved (``used``, ``backend``). Returns the record fields
+    device (``precision``), dataset, metrics (``metrics["onnx"]``, ``metrics["onnx_int8"]``
+    when exported), timings, references, checks (``onnx_parity``, ``onnx_int8_dice``),
+    artifacts and notes.
     """
     import keras
 
@@ -49,8 +61,12 @@ def run(cfg: DictConfig, *, run_dir: Path) -> dict:
     ds = load_dataset(cfg.dataset, cache_dir=Path(cfg.cache_dir), size=uc.image_size, seed=cfg.seed)
     log.info("dataset %s: %s (%s)", ds.name, ds.counts, "synthetic" if ds.synthetic else "real")
 
+    precision = choose_precision(requested=uc.get("precision", "auto"), device=device)
+    log.info("precision %s (%s)", precision["policy"], precision["reason"])
+    keras.mixed_precision.set_dtype_policy(precision["policy"])
     keras.utils.set_random_seed(cfg.seed)
-    model = build_tv_unet(n_filters=cfg.scale.n_filters, dropout=uc.dropout, size=uc.image_size)
+    spec = ModelSpec(n_filters=cfg.scale.n_filters, dropout=uc.dropout, size=uc.image_size)
+    model = build_tv_unet(n_filters=spec.n_filters, dropout=spec.dropout, size=spec.size)
     log.info("TV-UNet n=%d: %d parameters", cfg.scale.n_filters, model.count_params())
     train_options = {**OmegaConf.to_container(uc.train)}
     if cfg.scale.get("batch_size"):  # a scale may change the batch size (ci: 16)
@@ -62,23 +78,16 @@ def run(cfg: DictConfig, *, run_dir: Path) -> dict:
     metrics = segmentation_metrics(ds.y_test, prob, thresholds=tuple(uc.evaluate.thresholds))
     log.info("test Dice (pooled) at 0.3: %s", metrics.get("0.3", {}).get("dice_pooled"))
 
-    timings = {**fit["timings"], **_inference_timings(model, ds.x_test, uc.timing)}
+    timings = {
+        **fit["timings"],
+        **_inference_timings(model, ds.x_test, uc.timing, policy=precision["policy"]),
+    }
     artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
-    onnx = export_and_check(
-        model,
-        x=ds.x_test,
-        y=ds.y_test,
-        prob=prob,
-        run_dir=run_dir,
-        settings=_onnx_settings(cfg),
-        spec=ModelSpec(n_filters=cfg.scale.n_filters, dropout=uc.dropout, size=uc.image_size),
-        weights=run_dir / artifacts["weights"] if "weights" in artifacts else None,
-        thresholds=tuple(uc.evaluate.thresholds),
-        batch_size=uc.evaluate.batch_size,
-    )
-    log.info("ONNX: %s", onnx.check["detail"])
+    onnx = _onnx_steps(model, prob, ds=ds, spec=spec, cfg=cfg, run_dir=run_dir, saved=artifacts)
+    timings.update(onnx["timings"])
     settings_for_refs = {"dataset": ds.name, "scale": cfg.scale.name}
     return {
+        "device": {"precision": precision},
         "dataset": ds.identity(),
         "metrics": {
             **metrics,
@@ -87,18 +96,69 @@ def run(cfg: DictConfig, *, run_dir: Path) -> dict:
             "best_epoch": fit["best_epoch"],
             "best_val_loss": fit["best_val_loss"],
             "history": fit["history"],
-            **({"onnx": onnx.metrics} if onnx.metrics else {}),
+            **onnx["metrics"],
         },
         "timings": timings,
         "references": compare(
             usecase="covid_ct", metrics=metrics, settings=settings_for_refs, synthetic=ds.synthetic
         ),
-        "checks": [onnx.check],
-        "artifacts": {**artifacts, **onnx.artifacts},
-        "notes": [f"seed {cfg.seed}"]
+        "checks": onnx["checks"],
+        "artifacts": {**artifacts, **onnx["artifacts"]},
+        "notes": [f"seed {cfg.seed}", f"precision {precision['policy']}"]
         + (["synthetic data: no verdict against published values"] if ds.synthetic else [])
         + ([str(cfg.note)] if cfg.get("note") else []),
     }
+
+
+def _onnx_steps(model, prob, *, ds, spec: ModelSpec, cfg: DictConfig, run_dir: Path, saved: dict):
+    """Export a float32 copy to ONNX, check parity, quantize to int8, time onnxruntime.
+
+    Returns ``{"checks", "metrics", "artifacts", "timings"}`` for the record.
+    """
+    from usecases.covid_ct.evaluate import segmentation_metrics
+
+    uc, settings = cfg.usecase, _onnx_settings(cfg)
+    thresholds = tuple(uc.evaluate.thresholds)
+    model32, prob32 = model, prob
+    if model.dtype_policy.name != "float32" and settings.onnx:
+        model32 = _float32_copy(model, spec)
+        prob32 = model32.predict(ds.x_test, batch_size=uc.evaluate.batch_size, verbose=0)
+    onnx = export_and_check(
+        model32,
+        x=ds.x_test,
+        y=ds.y_test,
+        prob=prob32,
+        run_dir=run_dir,
+        settings=settings,
+        spec=spec,
+        weights=run_dir / saved["weights"] if "weights" in saved else None,
+        thresholds=thresholds,
+        batch_size=uc.evaluate.batch_size,
+    )
+    log.info("ONNX: %s", onnx.check["detail"])
+    out = {
+        "checks": [onnx.check],
+        "metrics": {"onnx": onnx.metrics} if onnx.metrics else {},
+        "artifacts": dict(onnx.artifacts),
+    }
+    if onnx.check["passed"] and settings.int8:
+        keras32 = segmentation_metrics(ds.y_test, prob32, thresholds=thresholds)
+        check, metrics, files = quantize_and_check(
+            run_dir / onnx.artifacts["onnx"],
+            x=ds.x_test,
+            y=ds.y_test,
+            calibration=ds.x_valid,
+            keras_dice={k: keras32[k]["dice_pooled"] for k in onnx.metrics["dice_pooled"]},
+            settings=settings,
+            thresholds=thresholds,
+            batch_size=uc.evaluate.batch_size,
+        )
+        log.info("ONNX int8: %s", check["detail"])
+        out["checks"].append(check)
+        out["metrics"]["onnx_int8"] = metrics
+        out["artifacts"].update(files)
+    out["timings"] = _onnx_timings(out["artifacts"], run_dir, ds.x_test, uc.timing)
+    return out
 
 
 def _onnx_settings(cfg: DictConfig) -> OnnxSettings:
@@ -107,25 +167,73 @@ def _onnx_settings(cfg: DictConfig) -> OnnxSettings:
     return OnnxSettings.from_config(OmegaConf.to_container(export) if export is not None else None)
 
 
-def _inference_timings(model, x: np.ndarray, timing: DictConfig) -> dict:
+def _float32_copy(model, spec: ModelSpec):
+    """The same TV-UNet built under the float32 policy, with ``model``'s (float32) weights."""
+    import keras
+
+    from usecases.covid_ct.model import build_tv_unet
+
+    policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("float32")
+    try:
+        copy = build_tv_unet(n_filters=spec.n_filters, dropout=spec.dropout, size=spec.size)
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _inference_timings(model, x: np.ndarray, timing: DictConfig, *, policy: str) -> dict:
     """Images/s of ``predict_on_batch`` per batch size (warm-up excluded, output synced)."""
-    out = {}
-    for bs in timing.inference_batch_sizes:
-        batch = np.ascontiguousarray(x[:bs]) if len(x) >= bs else np.resize(x, (bs, *x.shape[1:]))
-        samples = time_call(
-            lambda b=batch: model.predict_on_batch(b),
-            repeats=timing.repeats,
-            warmup=timing.warmup,
-            sync=np.asarray,
+    return {
+        f"inference_batch{bs}": _timed(
+            model.predict_on_batch,
+            _batch(x, bs),
+            timing,
+            method=f"keras predict_on_batch, {policy}",
         )
-        stats = summarize(samples)
-        out[f"inference_batch{bs}"] = {
-            **stats,
-            "batch_size": bs,
-            "images_per_s": bs / stats["median_s"],
-            "method": "keras predict_on_batch, float32",
-        }
+        for bs in timing.inference_batch_sizes
+    }
+
+
+def _onnx_timings(files: dict, run_dir: Path, x: np.ndarray, timing: DictConfig) -> dict:
+    """Images/s of onnxruntime (CPU) per exported file and batch size, as for Keras."""
+    from usecases.core.onnx_export import ort_session
+
+    out = {}
+    for key, label in (("onnx", "float32"), ("onnx_int8", "int8 QDQ")):
+        if key not in files:
+            continue
+        session = ort_session(run_dir / files[key])
+        name = session.get_inputs()[0].name
+        for bs in timing.inference_batch_sizes:
+            out[f"{key}_inference_batch{bs}"] = _timed(
+                lambda b, s=session, n=name: s.run(None, {n: b})[0],
+                _batch(x, bs),
+                timing,
+                method=f"onnxruntime CPU, {label}",
+            )
     return out
+
+
+def _batch(x: np.ndarray, bs: int) -> np.ndarray:
+    """The first ``bs`` slices (repeated when there are fewer), contiguous float32."""
+    batch = x[:bs] if len(x) >= bs else np.resize(x, (bs, *x.shape[1:]))
+    return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+def _timed(fn, batch: np.ndarray, timing: DictConfig, *, method: str) -> dict:
+    """Median and spread of ``fn(batch)`` (output converted to numpy to synchronise)."""
+    samples = time_call(
+        lambda: fn(batch), repeats=timing.repeats, warmup=timing.warmup, sync=np.asarray
+    )
+    stats = summarize(samples)
+    return {
+        **stats,
+        "batch_size": len(batch),
+        "images_per_s": len(batch) / stats["median_s"],
+        "method": method,
+    }
 
 
 def _save_artifacts(model, prob: np.ndarray, *, run_dir: Path, save_weights: bool) -> dict:

@@ -73,7 +73,8 @@ def runs_table(runs: list[Run]) -> Table:
                 r.status + (f": {r.error}" if r.error else ""),
                 data,
                 (r.config.get("scale") or {}).get("name", DASH),
-                f"{r.device.get('requested', DASH)} -> {r.device.get('used', DASH)}",
+                f"{r.device.get('requested', DASH)} -> {r.device.get('used', DASH)}"
+                + _precision(r.device),
                 str(r.device.get("backend") or (r.config.get("backend") or {}).get("name", DASH)),
                 ", ".join(str(g.get("name")) for g in gpus if isinstance(g, Mapping)) or DASH,
                 r.started_at,
@@ -269,3 +270,9 @@ def _setting(run: Run) -> tuple:
     r = run.record
     scale = (r.config.get("scale") or {}).get("name")
     return r.usecase, r.dataset.get("name"), scale, r.device.get("backend")
+
+
+def _precision(device: Mapping) -> str:
+    """", mixed_bfloat16" when the record names the run's Keras dtype policy, else ""."""
+    precision = device.get("precision")
+    return f", {precision.get('policy')}" if isinstance(precision, Mapping) else ""

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Time the covid_ct hot paths (tests/benchmarks) with pytest-benchmark: TensorFlow paths, then
+# JAX paths (Keras fixes its backend per process). Prints images/s, GFLOP/s, efficiency against
+# this machine's GEMM ceilings and each path's speed-up over the reference way.
+#
+#   bash scripts/benchmark.sh --widths smoke,paper --json results/benchmarks/mybox
+#       -> results/benchmarks/mybox-tensorflow.json and mybox-jax.json
+#   bash scripts/benchmark.sh --widths paper --compare results/benchmarks/mybox --max-slowdown 25
+#       -> exit 1 when any path's median is more than 25 % slower than in the saved run
+#
+# Options: --widths LIST (smoke,paper; default paper)  --seconds S (timed seconds per path,
+# default 20)  --backends LIST (tensorflow,jax)  --json PREFIX  --compare PREFIX
+# --max-slowdown PERCENT (default 25)  and anything after -- goes to pytest (e.g. -k train).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+widths=paper seconds=20 backends=tensorflow,jax json="" compare="" slowdown=25 extra=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --widths) widths=${2:?}; shift 2 ;;
+    --seconds) seconds=${2:?}; shift 2 ;;
+    --backends) backends=${2:?}; shift 2 ;;
+    --json) json=${2:?}; shift 2 ;;
+    --compare) compare=${2:?}; shift 2 ;;
+    --max-slowdown) slowdown=${2:?}; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "error: unknown option $1 (see the header of scripts/benchmark.sh)" >&2; exit 2 ;;
+  esac
+done
+python=${PYTHON:-.venv/bin/python}
+[ -x "$python" ] || python=python3
+
+status=0
+for backend in ${backends//,/ }; do
+  args=(-m pytest tests/benchmarks -p no:cacheprovider --benchmark-enable
+        --widths "$widths" --bench-seconds "$seconds" --benchmark-columns=median,iqr,min,rounds
+        --benchmark-sort=name -q -rs)
+  [ -n "$json" ] && mkdir -p "$(dirname "$json")" && args+=(--benchmark-json "$json-$backend.json")
+  if [ -n "$compare" ]; then
+    [ -f "$compare-$backend.json" ] || {
+      echo "error: no saved run $compare-$backend.json; make one with --json $compare" >&2
+      exit 2
+    }
+    args+=(--benchmark-compare "$compare-$backend.json"
+           --benchmark-compare-fail "median:${slowdown}%")
+  fi
+  echo "== $backend ($(date -u +%FT%TZ))"
+  KERAS_BACKEND=$backend "$python" "${args[@]}" "${extra[@]}" || status=$?
+done
+exit $status

@@ -1,0 +1,44 @@
+"""The benchmark summary table: images/s, GFLOP/s, efficiency and speed-up per hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
+    """Text lines: one block per (width, kind, batch size), the reference way first.
+
+    ``rows`` carry ``width``, ``path`` (HotPath), ``batch_size`` and ``info`` with
+    ``images_per_s``, ``gflops``, ``efficiency``; ratios are to the block's reference path.
+    """
+    rows = list(rows)
+    lines = [
+        "GEMM ceilings: "
+        + "; ".join(
+            f"{p} {c['gflops']:,.0f} GFLOP/s ({c['library']})" for p, c in sorted(ceilings.items())
+        )
+    ]
+    blocks: dict[tuple, list] = {}
+    for r in rows:
+        blocks.setdefault((r.width, r.info["n_filters"], r.path.kind, r.batch_size), []).append(r)
+    for (width, n, kind, bs), block in sorted(blocks.items()):
+        block.sort(key=lambda r: (not r.path.reference, -r.info["images_per_s"]))
+        ref = block[0] if block[0].path.reference else None
+        lines.append("")
+        lines.append(f"{kind}, {width} width (n={n}), batch {bs}")
+        lines.append(f"  {'path':26} {'images/s':>10} {'GFLOP/s':>9} {'eff.':>6}  vs reference")
+        for r in block:
+            ratio = f"{r.info['images_per_s'] / ref.info['images_per_s']:.2f}x" if ref else "n/a"
+            eff = r.info.get("efficiency")
+            lines.append(
+                f"  {r.path.name:26} {r.info['images_per_s']:10.2f} {r.info['gflops']:9.1f} "
+                f"{'' if eff is None else f'{eff:.0%}':>6}  {ratio}"
+                + ("  (reference)" if r.path.reference else "")
+            )
+        fastest = max(block, key=lambda r: r.info["images_per_s"])
+        if ref is not None and fastest is not ref:
+            lines.append(
+                f"  fastest: {fastest.path.name}, "
+                f"{fastest.info['images_per_s'] / ref.info['images_per_s']:.2f}x {ref.path.name}"
+            )
+    return lines

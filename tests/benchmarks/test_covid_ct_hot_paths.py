@@ -1,0 +1,151 @@
+"""Benchmarks of the covid_ct hot paths: training steps, inference, data preparation.
+
+Plain ``pytest`` runs each path once at smoke width (the suite's addopts disable timing) and
+checks its output; ``scripts/benchmark.sh`` times them at smoke and paper width (README,
+docs/performance.md). Paths of the other Keras backend skip: run the suite again with
+``KERAS_BACKEND=jax`` for the JAX paths.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.benchmarks.conftest import BACKEND, REPO, WIDTHS, Row
+from usecases.covid_ct import hot_paths
+from usecases.covid_ct.hot_paths import PATHS
+
+USECASE = yaml.safe_load((REPO / "conf" / "usecase" / "covid_ct.yaml").read_text())
+TRAIN_BATCH = USECASE["train"]["batch_size"]
+INFERENCE_BATCHES = USECASE["timing"]["inference_batch_sizes"]
+TRAIN = [p.name for p in PATHS.values() if p.kind == "train"]
+INFERENCE = [p.name for p in PATHS.values() if p.kind == "inference"]
+# Agreement with the float32 Keras output of the same weights (probabilities, 0..1).
+MAX_ABS_FLOAT32 = 1e-4
+MEAN_ABS_REDUCED = 0.02  # bfloat16 and int8 paths
+
+
+def _path(name: str):
+    path = PATHS[name]
+    if path.backend != BACKEND:
+        pytest.skip(f"{name} needs KERAS_BACKEND={path.backend}; this run is {BACKEND}")
+    return path
+
+
+def _measure(benchmark, fn, *, seconds: float):
+    """One call when timing is disabled; else 2 untimed calls, then rounds filling ``seconds``."""
+    if benchmark.disabled:
+        return benchmark(fn)
+    fn()  # compilation
+    start = time.perf_counter()
+    fn()
+    one = time.perf_counter() - start
+    rounds = int(min(50, max(3, seconds / max(one, 1e-6))))
+    return benchmark.pedantic(fn, rounds=rounds, warmup_rounds=0, iterations=1)
+
+
+def _record(benchmark, collected, ceiling, *, width, path, batch_size, flops, source) -> None:
+    """extra_info (FLOPs, images/s, GFLOP/s, ceiling, efficiency) + a row for the summary."""
+    info = {
+        "path": path.name,
+        "description": path.description,
+        "kind": path.kind,
+        "precision": path.precision,
+        "backend": path.backend,
+        "width": width,
+        "n_filters": WIDTHS[width],
+        "batch_size": batch_size,
+        "flops_per_image": flops,
+        "flops_counted": "Conv2D/Conv2DTranspose of the built model (x3 for a training step)",
+        "data": source,
+    }
+    if not benchmark.disabled and benchmark.stats is not None:
+        median = benchmark.stats.stats.median
+        ceil = ceiling(path.precision)
+        info["images_per_s"] = batch_size / median
+        info["gflops"] = info["images_per_s"] * flops / 1e9
+        info["ceiling_gflops"] = ceil["gflops"]
+        info["ceiling"] = f"{ceil['precision']} GEMM, {ceil['library']}, n={ceil['matrix_size']}"
+        info["efficiency"] = info["gflops"] / ceil["gflops"]
+    benchmark.extra_info.update(info)
+    collected.rows.append(Row(width, path, batch_size, info))
+
+
+@pytest.fixture(scope="session")
+def float32_models():
+    """One float32 TV-UNet per width, shared by the inference benchmarks."""
+    models: dict[int, object] = {}
+
+    def get(n: int):
+        if n not in models:
+            models[n] = hot_paths.build(n)
+        return models[n]
+
+    return get
+
+
+@pytest.mark.parametrize("name", TRAIN)
+def test_training_step(benchmark, request, width, name, bench_data, collected, ceiling):
+    path = _path(name)
+    ds, source = bench_data
+    x, y = ds.x_train[:TRAIN_BATCH], ds.y_train[:TRAIN_BATCH]
+    step, model = hot_paths.train_step(path, n_filters=WIDTHS[width], x=x, y=y)
+    benchmark.group = f"train {width} batch {TRAIN_BATCH}"
+    loss = _measure(benchmark, step, seconds=request.config.getoption("--bench-seconds"))
+    assert np.isfinite(loss) and loss > 0
+    assert model.dtype_policy.name == (
+        "float32" if path.precision == "float32" else "mixed_bfloat16"
+    )
+    flops = hot_paths.flops_per_image(model, "train")
+    _record(benchmark, collected, ceiling, width=width, path=path, batch_size=TRAIN_BATCH,
+            flops=flops, source=source)  # fmt: skip
+
+
+@pytest.mark.parametrize("batch_size", INFERENCE_BATCHES)
+@pytest.mark.parametrize("name", INFERENCE)
+def test_inference(
+    benchmark, request, width, name, batch_size, bench_data, float32_models, collected, ceiling,
+    tmp_path_factory,
+):  # fmt: skip
+    path = _path(name)
+    ds, source = bench_data
+    model = float32_models(WIDTHS[width])
+    x = np.ascontiguousarray(ds.x_test[:batch_size], dtype=np.float32)
+    workdir = Path(tmp_path_factory.getbasetemp()) / f"onnx_n{WIDTHS[width]}"
+    workdir.mkdir(exist_ok=True)
+    predict = hot_paths.inference(
+        path, model=model, x=x, workdir=workdir, calibration=ds.x_valid[:32]
+    )
+    benchmark.group = f"inference {width} batch {batch_size}"
+    prob = _measure(benchmark, predict, seconds=request.config.getoption("--bench-seconds"))
+    expected = np.asarray(model.predict_on_batch(x))
+    assert prob.shape == expected.shape == (batch_size, 128, 128, 2)
+    diff = np.abs(np.asarray(prob, dtype=np.float32) - expected)
+    if path.precision == "float32":
+        assert diff.max() <= MAX_ABS_FLOAT32, f"{name}: max |dp| {diff.max():.2e}"
+    else:
+        assert diff.mean() <= MEAN_ABS_REDUCED, f"{name}: mean |dp| {diff.mean():.3f}"
+    flops = hot_paths.flops_per_image(model, "inference")
+    _record(benchmark, collected, ceiling, width=width, path=path, batch_size=batch_size,
+            flops=flops, source=source)  # fmt: skip
+
+
+def test_data_preparation_from_cache(benchmark, request, covid_root, prepared_cache):
+    """Loading the prepared real arrays (npz cache, already written) into a CTDataset."""
+    from usecases.covid_ct.data.covid_semiseg import load_covid_semiseg
+
+    def load():
+        return load_covid_semiseg(root=covid_root, cache_dir=prepared_cache / "prepared", size=128)
+
+    load()  # writes the cache when this session has not yet
+    benchmark.group = "data preparation"
+    ds = _measure(benchmark, load, seconds=request.config.getoption("--bench-seconds"))
+    n = sum(ds.counts.values())
+    assert ds.counts == {"train": 1485, "valid": 165, "test": 48}
+    benchmark.extra_info.update(images=n, source="covid_semiseg npz cache")
+    if not benchmark.disabled and benchmark.stats is not None:
+        benchmark.extra_info["images_per_s"] = n / benchmark.stats.stats.median

@@ -1,0 +1,57 @@
+"""Precision choice: auto picks bfloat16 only where the hardware has it; the user can override."""
+
+from __future__ import annotations
+
+import pytest
+
+from usecases.core import precision
+from usecases.core.errors import ConfigError
+from usecases.core.precision import choose_precision
+
+CPU_TF = {"used": "cpu", "backend": "tensorflow"}
+
+
+@pytest.fixture
+def cpu(monkeypatch):
+    def set_flags(*flags: str) -> None:
+        monkeypatch.setattr(precision, "cpu_flags", lambda: {"fma", "avx2", *flags})
+
+    return set_flags
+
+
+@pytest.mark.parametrize("flag", ["avx512_bf16", "amx_bf16"])
+def test_auto_picks_bfloat16_on_cpus_with_native_bf16(cpu, flag):
+    cpu(flag)
+    choice = choose_precision(requested="auto", device=CPU_TF)
+    assert choice["policy"] == "mixed_bfloat16"
+    assert choice["requested"] == "auto" and flag in choice["reason"]
+
+
+def test_auto_keeps_float32_on_cpus_without_bf16(cpu):
+    cpu("avx512f")
+    assert choose_precision(requested="auto", device=CPU_TF)["policy"] == "float32"
+
+
+def test_auto_keeps_float32_for_jax_on_cpu(cpu):
+    cpu("avx512_bf16")
+    choice = choose_precision(requested="auto", device={"used": "cpu", "backend": "jax"})
+    assert choice["policy"] == "float32" and "jax" in choice["reason"]
+
+
+@pytest.mark.parametrize(("capability", "policy"), [(9.0, "mixed_bfloat16"), (7.5, "float32")])
+def test_auto_on_gpu_follows_compute_capability(monkeypatch, capability, policy):
+    monkeypatch.setattr(precision, "gpu_compute_capability", lambda: capability)
+    choice = choose_precision(requested="auto", device={"used": "gpu", "backend": "jax"})
+    assert choice["policy"] == policy and str(capability) in choice["reason"]
+
+
+@pytest.mark.parametrize("requested", ["float32", "mixed_bfloat16"])
+def test_user_choice_wins_over_the_hardware(cpu, requested):
+    cpu("avx512_bf16")
+    choice = choose_precision(requested=requested, device=CPU_TF)
+    assert choice == {"requested": requested, "policy": requested, "reason": "set by the user"}
+
+
+def test_unknown_precision_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"usecase\.precision=float16 is not one of"):
+        choose_precision(requested="float16", device=CPU_TF)

@@ -1,0 +1,81 @@
+"""Numeric precision of a Keras run: the user's choice, or one picked per device where safe.
+
+``choose_precision`` turns ``requested`` ("auto", "float32" or "mixed_bfloat16") into a Keras
+dtype policy plus the reason, for the record. ``auto`` picks mixed_bfloat16 only where the
+hardware computes bfloat16 natively and we measured the TV-UNet's Dice to stay within 0.01 of
+float32 (docs/performance.md): NVIDIA GPUs of compute capability 8.0 or newer, and CPUs with
+AMX-BF16 or AVX512-BF16 under the TensorFlow backend (oneDNN kernels). Everywhere else, and
+always under JAX on a CPU (XLA's CPU convolutions emulate bfloat16), it stays float32.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from usecases.core.errors import ConfigError
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+MIN_GPU_CAPABILITY = 8.0
+
+
+def choose_precision(*, requested: str, device: dict) -> dict:
+    """The Keras dtype policy for this run and why.
+
+    ``device`` is what ``resolve_device`` returned (``used``: "cpu" or "gpu", ``backend``).
+    Returns ``{"requested", "policy", "reason"}``; ConfigError for an unknown ``requested``.
+    """
+    if requested not in PRECISIONS:
+        raise ConfigError(f"usecase.precision={requested} is not one of {', '.join(PRECISIONS)}.")
+    if requested != "auto":
+        return {"requested": requested, "policy": requested, "reason": "set by the user"}
+    if device.get("used") == "gpu":
+        capability = gpu_compute_capability()
+        if capability is not None and capability >= MIN_GPU_CAPABILITY:
+            return _auto("mixed_bfloat16", f"GPU compute capability {capability} has bf16 units")
+        return _auto("float32", f"GPU compute capability {capability} (< 8.0 or unknown)")
+    flags = sorted(set(CPU_BF16_FLAGS) & cpu_flags())
+    if not flags:
+        return _auto("float32", "CPU without AMX-BF16 / AVX512-BF16")
+    if device.get("backend") != "tensorflow":
+        return _auto(
+            "float32",
+            f"CPU has {flags[0]} but the {device.get('backend')} backend "
+            "emulates bf16 convolutions on CPU",
+        )
+    return _auto("mixed_bfloat16", f"CPU has {', '.join(flags)} (oneDNN bf16 kernels)")
+
+
+def cpu_flags() -> set[str]:
+    """The feature flags of the first CPU in /proc/cpuinfo (empty set where unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def gpu_compute_capability() -> float | None:
+    """Compute capability of the first NVIDIA GPU via nvidia-smi, e.g. 9.0 (None if unknown)."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
+        return float(out.split()[0])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _auto(policy: str, reason: str) -> dict:
+    return {"requested": "auto", "policy": policy, "reason": f"auto: {reason}"}

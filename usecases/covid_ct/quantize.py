@@ -1,0 +1,107 @@
+"""covid_ct int8 step: quantize the exported float32 ONNX model and check its Dice on the test set.
+
+Static quantization with onnxruntime's tools (``usecases.core.onnx_export.quantize_int8``),
+calibrated on validation slices. The check ``onnx_int8_dice`` passes when the int8 model's
+pooled Dice is at most ``int8_dice_drop`` below the Keras float32 Dice at every threshold.
+Like the ONNX step it never ends the run: a failure is a failed check with one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from usecases.core.onnx_export import file_sha256, one_line, quantize_int8, run_onnx
+from usecases.covid_ct.export import OnnxSettings
+
+CHECK_NAME = "onnx_int8_dice"
+INT8_FILE = "model.int8.onnx"
+log = logging.getLogger(__name__)
+
+
+def quantize_and_check(
+    onnx_path: Path,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    calibration: np.ndarray,
+    keras_dice: dict[str, float],
+    settings: OnnxSettings,
+    thresholds: Sequence[float],
+    batch_size: int = 16,
+) -> tuple[dict, dict, dict]:
+    """Quantize ``onnx_path`` to int8 beside it and compare its test Dice with Keras's.
+
+    Args:
+        x, y: test slices (N, H, W, 1) float32 and masks (N, H, W, 2).
+        calibration: validation slices (M, H, W, 1) float32; the first
+            ``settings.calibration_images`` are used.
+        keras_dice: pooled Dice of the Keras model per threshold key ("0.1" ...).
+
+    Returns ``(check, metrics, artifacts)``: the check entry, ``metrics["onnx_int8"]``
+    (``dice_pooled`` per threshold, ``dice_max_drop``, ``max_abs_diff`` to float32 ONNX
+    probabilities, quantization settings, sha256) and ``{"onnx_int8": file}``.
+    """
+    from usecases.covid_ct.evaluate import segmentation_metrics, threshold_key
+
+    out = Path(onnx_path).with_name(INT8_FILE)
+    limit = settings.int8_dice_drop
+    try:
+        info = quantize_int8(onnx_path, out, calibration=calibration[: settings.calibration_images])
+        prob = run_onnx(out, x, batch_size=batch_size)
+        prob_f32 = run_onnx(onnx_path, x, batch_size=batch_size)
+        m = segmentation_metrics(y, prob, thresholds=tuple(thresholds))
+    except Exception as err:  # quantizer and runtime raise many types
+        out.unlink(missing_ok=True)
+        return _failed(f"int8 quantization failed: {one_line(err)}", limit), {}, {}
+    keys = [threshold_key(t) for t in thresholds]
+    dice = {k: m[k]["dice_pooled"] for k in keys}
+    drop = max(keras_dice[k] - dice[k] for k in keys)
+    worst = max(keys, key=lambda k: keras_dice[k] - dice[k])
+    metrics = {
+        **info,
+        "file": out.name,
+        "bytes": out.stat().st_size,
+        "sha256": file_sha256(out),
+        "dice_pooled": dice,
+        "dice_max_drop": drop,
+        "dice_drop_limit": limit,
+        "max_abs_diff": float(np.max(np.abs(prob - prob_f32))),
+    }
+    passed = drop <= limit
+    detail = (
+        f"int8 ONNX vs Keras float32 on {len(x)} test slices: largest Dice drop {drop:+.4f} "
+        f"(threshold {worst}) {'<=' if passed else '>'} {limit}"
+    )
+    if not passed:
+        _warn(f"{CHECK_NAME} failed: {detail}")
+    check = {
+        "name": CHECK_NAME,
+        "passed": passed,
+        "skipped": False,
+        "dice_max_drop": drop,
+        "dice_drop_limit": limit,
+        "detail": detail,
+    }
+    return check, metrics, {"onnx_int8": out.name}
+
+
+def _failed(detail: str, limit: float) -> dict:
+    _warn(f"{CHECK_NAME} failed: {detail}")
+    return {
+        "name": CHECK_NAME,
+        "passed": False,
+        "skipped": False,
+        "dice_max_drop": None,
+        "dice_drop_limit": limit,
+        "detail": detail,
+    }
+
+
+def _warn(line: str) -> None:
+    log.warning("%s", line)
+    print(f"warning: {line}", file=sys.stderr)
