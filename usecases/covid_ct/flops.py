@@ -27,3 +27,34 @@ def forward_flops_per_image(model: keras.Model) -> int:
             c_in = layer.input.shape[-1]
             total += 2 * h * w * kh * kw * c_in * layer.filters
     return int(total)
+
+
+def annotate_efficiency(timings: dict, *, forward_flops: int, policy: str, backend: str) -> dict:
+    """Add achieved GFLOP/s and the GEMM ceiling of its precision to each images/s timing.
+
+    ``timings`` entries with ``images_per_s`` get ``gflops_per_s``, ``ceiling_gflops_per_s``
+    and ``ceiling`` (in place): ``train_step`` counts TRAIN_FACTOR x ``forward_flops`` per
+    image, inference entries ``forward_flops``. Keras entries run in ``policy``'s compute
+    precision, ``onnx_*`` in float32 and ``onnx_int8_*`` in int8. Ceilings are measured now,
+    on this machine (usecases.core.ceilings); returns them by precision.
+    """
+    from usecases.core.ceilings import gemm_ceiling
+
+    keras_precision = "bfloat16" if "bfloat16" in policy else "float32"
+    ceilings: dict[str, dict] = {}
+    for key, entry in timings.items():
+        if not isinstance(entry, dict) or not entry.get("images_per_s"):
+            continue
+        if key.startswith("onnx_int8_"):
+            precision = "int8"
+        elif key.startswith("onnx_"):
+            precision = "float32"
+        else:
+            precision = keras_precision
+        if precision not in ceilings:
+            ceilings[precision] = gemm_ceiling(precision, backend=backend)
+        flops = forward_flops * (TRAIN_FACTOR if key == "train_step" else 1)
+        entry["gflops_per_s"] = entry["images_per_s"] * flops / 1e9
+        entry["ceiling_gflops_per_s"] = ceilings[precision]["gflops"]
+        entry["ceiling"] = f"{precision} GEMM, {ceilings[precision]['library']}"
+    return ceilings

@@ -22,6 +22,7 @@ from usecases.core.references import compare
 from usecases.core.timing import summarize, time_call
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
 from usecases.covid_ct.export import ModelSpec, OnnxSettings, export_and_check
+from usecases.covid_ct.flops import annotate_efficiency, forward_flops_per_image
 from usecases.covid_ct.quantize import quantize_and_check
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,12 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
     artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
     onnx = _onnx_steps(model, prob, ds=ds, spec=spec, cfg=cfg, run_dir=run_dir, saved=artifacts)
     timings.update(onnx["timings"])
+    timings["gemm_ceilings"] = annotate_efficiency(
+        timings,
+        forward_flops=forward_flops_per_image(model),
+        policy=precision["policy"],
+        backend=device["backend"],
+    )
     settings_for_refs = {"dataset": ds.name, "scale": cfg.scale.name}
     return {
         "device": {"precision": precision},

@@ -273,6 +273,6 @@ def _setting(run: Run) -> tuple:
 
 
 def _precision(device: Mapping) -> str:
-    """", mixed_bfloat16" when the record names the run's Keras dtype policy, else ""."""
+    """ ", mixed_bfloat16" when the record names the run's Keras dtype policy, else ""."""
     precision = device.get("precision")
     return f", {precision.get('policy')}" if isinstance(precision, Mapping) else ""
