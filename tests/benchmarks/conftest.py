@@ -31,6 +31,13 @@ def pytest_addoption(parser):
         help="comma-separated TV-UNet widths to benchmark: smoke (n=4), paper (n=64)",
     )
     parser.addoption(
+        "--weights",
+        default=None,
+        help="WIDTH=PATH: trained weights (model.weights.h5 of a covid_ct run) for that width, "
+        "e.g. paper=results/covid_ct/RUN/model.weights.h5; its inference paths then also "
+        "report their test-set Dice against float32 Keras",
+    )
+    parser.addoption(
         "--bench-cache",
         default=None,
         help="folder for the prepared real arrays (default: a temporary one per session)",

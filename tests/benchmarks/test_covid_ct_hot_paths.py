@@ -72,20 +72,59 @@ def _record(benchmark, collected, ceiling, *, width, path, batch_size, flops, so
         info["ceiling"] = f"{ceil['precision']} GEMM, {ceil['library']}, n={ceil['matrix_size']}"
         info["efficiency"] = info["gflops"] / ceil["gflops"]
     benchmark.extra_info.update(info)
-    collected.rows.append(Row(width, path, batch_size, info))
+    collected.rows.append(Row(width, path, batch_size, dict(benchmark.extra_info)))
 
 
 @pytest.fixture(scope="session")
-def float32_models():
-    """One float32 TV-UNet per width, shared by the inference benchmarks."""
-    models: dict[int, object] = {}
+def float32_models(request):
+    """``get(width)`` -> (float32 TV-UNet, weights label), one per width, shared.
 
-    def get(n: int):
-        if n not in models:
-            models[n] = hot_paths.build(n)
-        return models[n]
+    With ``--weights WIDTH=W`` that width's model loads W (trained); otherwise weights are the
+    he_normal initialisation and no Dice is reported.
+    """
+    models: dict[str, tuple] = {}
+    option = request.config.getoption("--weights")
+    trained_width, _, weights = option.partition("=") if option else ("", "", "")
+    if option and (trained_width not in WIDTHS or not Path(weights).is_file()):
+        raise pytest.UsageError(f"--weights {option}: expected WIDTH=FILE with an existing FILE")
+
+    def get(width: str):
+        if width not in models:
+            model = hot_paths.build(WIDTHS[width])
+            label = "random (he_normal initialisation)"
+            if width == trained_width:
+                model.load_weights(weights)
+                label = f"trained: {weights}"
+            models[width] = (model, label)
+        return models[width]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def float32_dice(bench_data, float32_models):
+    """``get(width)`` -> pooled Dice per threshold of float32 Keras on all test slices."""
+    from usecases.covid_ct.evaluate import segmentation_metrics
+
+    cache: dict[str, dict] = {}
+
+    def get(width: str) -> dict:
+        if width not in cache:
+            ds, _ = bench_data
+            model, _ = float32_models(width)
+            cache[width] = _dice(
+                segmentation_metrics, ds.y_test, model.predict(ds.x_test, verbose=0)
+            )
+        return cache[width]
+
+    return get
+
+
+def _dice(segmentation_metrics, y, prob) -> dict[str, float]:
+    from usecases.covid_ct.evaluate import THRESHOLDS, threshold_key
+
+    m = segmentation_metrics(y, prob, thresholds=THRESHOLDS)
+    return {threshold_key(t): m[threshold_key(t)]["dice_pooled"] for t in THRESHOLDS}
 
 
 @pytest.mark.parametrize("name", TRAIN)
@@ -108,20 +147,19 @@ def test_training_step(benchmark, request, width, name, bench_data, collected, c
 @pytest.mark.parametrize("batch_size", INFERENCE_BATCHES)
 @pytest.mark.parametrize("name", INFERENCE)
 def test_inference(
-    benchmark, request, width, name, batch_size, bench_data, float32_models, collected, ceiling,
-    tmp_path_factory,
+    benchmark, request, width, name, batch_size, bench_data, float32_models, float32_dice,
+    collected, ceiling, tmp_path_factory,
 ):  # fmt: skip
     path = _path(name)
     ds, source = bench_data
-    model = float32_models(WIDTHS[width])
+    model, weights = float32_models(width)
     x = np.ascontiguousarray(ds.x_test[:batch_size], dtype=np.float32)
     workdir = Path(tmp_path_factory.getbasetemp()) / f"onnx_n{WIDTHS[width]}"
     workdir.mkdir(exist_ok=True)
-    predict = hot_paths.inference(
-        path, model=model, x=x, workdir=workdir, calibration=ds.x_valid[:32]
-    )
+    predict = hot_paths.inference(path, model=model, workdir=workdir, calibration=ds.x_valid[:32])
     benchmark.group = f"inference {width} batch {batch_size}"
-    prob = _measure(benchmark, predict, seconds=request.config.getoption("--bench-seconds"))
+    seconds = request.config.getoption("--bench-seconds")
+    prob = _measure(benchmark, lambda: predict(x), seconds=seconds)
     expected = np.asarray(model.predict_on_batch(x))
     assert prob.shape == expected.shape == (batch_size, 128, 128, 2)
     diff = np.abs(np.asarray(prob, dtype=np.float32) - expected)
@@ -129,6 +167,15 @@ def test_inference(
         assert diff.max() <= MAX_ABS_FLOAT32, f"{name}: max |dp| {diff.max():.2e}"
     else:
         assert diff.mean() <= MEAN_ABS_REDUCED, f"{name}: mean |dp| {diff.mean():.3f}"
+    benchmark.extra_info["weights"] = weights
+    if weights.startswith("trained") and batch_size == max(INFERENCE_BATCHES):
+        from usecases.covid_ct.evaluate import segmentation_metrics
+
+        reference = float32_dice(width)
+        all_prob = hot_paths.predict_all(predict, ds.x_test, batch_size=batch_size)
+        dice = _dice(segmentation_metrics, ds.y_test, all_prob)
+        benchmark.extra_info["dice_pooled"] = dice
+        benchmark.extra_info["dice_max_drop_vs_float32"] = max(reference[k] - dice[k] for k in dice)
     flops = hot_paths.flops_per_image(model, "inference")
     _record(benchmark, collected, ceiling, width=width, path=path, batch_size=batch_size,
             flops=flops, source=source)  # fmt: skip

@@ -104,33 +104,41 @@ def train_step(path: HotPath, *, n_filters: int, x: np.ndarray, y: np.ndarray):
 
 
 def inference(
-    path: HotPath, *, model, x: np.ndarray, workdir: Path, calibration: np.ndarray
-) -> Callable[[], np.ndarray]:
-    """``predict()`` returning the (B, 128, 128, 2) probabilities of ``model`` on ``x``.
+    path: HotPath, *, model, workdir: Path, calibration: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict(x)``: the (B, 128, 128, 2) probabilities of ``model`` on (B, 128, 128, 1) x.
 
     ``model`` is a float32 TV-UNet; bfloat16 and ONNX paths run copies of its weights (the
     ONNX files are written to ``workdir``; int8 ranges come from ``calibration`` slices).
     """
     name = path.name
     if name in ("keras_predict", "jax_predict"):
-        return lambda: model.predict(x, batch_size=len(x), verbose=0)
+        return lambda x: model.predict(x, batch_size=len(x), verbose=0)
     if name in ("keras_predict_on_batch", "jax_predict_on_batch"):
-        return lambda: np.asarray(model.predict_on_batch(x))
+        return lambda x: np.asarray(model.predict_on_batch(x))
     if name.startswith("tf_function"):
         import tensorflow as tf
 
         fn = tf.function(lambda t: model(t, training=False), jit_compile=name.endswith("_xla"))
-        xt = tf.constant(x)
-        return lambda: fn(xt).numpy()
+        return lambda x: fn(tf.constant(x)).numpy()
     if name == "keras_bfloat16":
         twin = build(_width(model), policy="mixed_bfloat16")
         twin.set_weights(model.get_weights())
-        return lambda: np.asarray(twin.predict_on_batch(x))
+        return lambda x: np.asarray(twin.predict_on_batch(x))
     if name.startswith("onnxruntime"):
         session = _onnx_session(model, workdir, int8=name.endswith("int8"), calib=calibration)
         input_name = session.get_inputs()[0].name
-        return lambda: session.run(None, {input_name: x})[0]
+        return lambda x: session.run(None, {input_name: x})[0]
     raise ValueError(f"unknown inference path {name!r}")
+
+
+def predict_all(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, *, batch_size: int):
+    """``predict`` over all of ``x`` in batches of ``batch_size``; (N, 128, 128, 2) float32."""
+    parts = [
+        np.asarray(predict(np.ascontiguousarray(x[i : i + batch_size], dtype=np.float32)))
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def _onnx_session(model, workdir: Path, *, int8: bool, calib: np.ndarray):
