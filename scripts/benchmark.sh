@@ -10,9 +10,9 @@
 #
 # Options: --widths LIST (smoke,paper; default paper)  --seconds S (timed seconds per path,
 # default 20)  --backends LIST (tensorflow,jax)  --json PREFIX  --compare PREFIX
-# --max-slowdown PERCENT (default 25)  and anything after -- goes to pytest (e.g. -k train).
+# --max-slowdown PERCENT (default 25)  and anything after -- goes to pytest (e.g. -k train;
+# its paths, e.g. --weights paper=FILE, are relative to the repository root).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 widths=paper seconds=20 backends=tensorflow,jax json="" compare="" slowdown=25 extra=()
 while [ $# -gt 0 ]; do
@@ -27,6 +27,10 @@ while [ $# -gt 0 ]; do
     *) echo "error: unknown option $1 (see the header of scripts/benchmark.sh)" >&2; exit 2 ;;
   esac
 done
+# --json / --compare / --weights paths are taken from where the script was called
+[ -n "$json" ] && json=$(realpath -m "$json")
+[ -n "$compare" ] && compare=$(realpath -m "$compare")
+cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
 [ -x "$python" ] || python=python3
 

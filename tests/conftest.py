@@ -17,6 +17,32 @@ COVID_ROOT = SHARED_DATA / "covid_semiseg"
 NO_SHARED = f"real data not found at {SHARED_DATA} (../shared/data beside the checkout)"
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--widths",
+        default="smoke",
+        help="comma-separated TV-UNet widths to benchmark: smoke (n=4), paper (n=64)",
+    )
+    parser.addoption(
+        "--weights",
+        default=None,
+        help="WIDTH=PATH: trained weights (model.weights.h5 of a covid_ct run) for that width, "
+        "e.g. paper=results/covid_ct/RUN/model.weights.h5; its inference paths then also "
+        "report their test-set Dice against float32 Keras",
+    )
+    parser.addoption(
+        "--bench-cache",
+        default=None,
+        help="folder for the prepared real arrays (default: a temporary one per session)",
+    )
+    parser.addoption(
+        "--bench-seconds",
+        type=float,
+        default=20.0,
+        help="timed seconds per benchmark (rounds = this / one call, 3 to 50)",
+    )
+
+
 @pytest.fixture(scope="session")
 def covid_root() -> Path:
     """The real COVID-SemiSeg copy in ../shared/data, or skip with the reason."""

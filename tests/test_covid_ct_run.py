@@ -54,6 +54,20 @@ def test_smoke_run_on_phantom_writes_a_complete_synthetic_record(run_cli):
             record.timings[key]["images_per_s"] > 0
             and "onnxruntime" in record.timings[key]["method"]
         )
+    for key in ("train_step", "inference_batch8", "onnx_int8_inference_batch8"):
+        t = record.timings[key]
+        assert t["gflops_per_s"] > 0 and t["ceiling_gflops_per_s"] > 0
+        factor = 3 if key == "train_step" else 1  # FLOPs of a training step: 3x forward
+        assert t["gflops_per_s"] == pytest.approx(
+            t["images_per_s"] * factor * record.metrics["flops_per_image_forward"] / 1e9
+        )
+    assert record.timings["onnx_int8_inference_batch8"]["ceiling"].startswith("int8 GEMM")
+    used = {
+        t["ceiling"].split(" GEMM")[0]
+        for t in record.timings.values()
+        if isinstance(t, dict) and "ceiling" in t
+    }
+    assert used == set(record.timings["gemm_ceilings"]) and "int8" in used
     precision = record.device["precision"]
     assert precision["requested"] == "auto" and precision["reason"].startswith("auto: ")
     assert precision["policy"] in ("float32", "mixed_bfloat16")

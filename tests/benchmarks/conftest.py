@@ -1,7 +1,8 @@
 """Benchmark-suite plumbing: widths, data, GEMM ceilings, machine info and the summary table.
 
 ``--widths smoke,paper`` picks the TV-UNet widths (n from conf/scale/smoke.yaml and
-paper.yaml); the default, smoke, keeps the plain test run short. With ``--benchmark-enable``
+paper.yaml); the default, smoke, keeps the plain test run short. The options themselves are
+declared in tests/conftest.py, so they work from any pytest invocation. With ``--benchmark-enable``
 each benchmark stores images/s, GFLOP/s and its efficiency against the GEMM ceiling of its
 precision (measured once per session) in ``extra_info``, and the terminal summary prints a
 table with every path's speed-up over the reference way measured in the same run.
@@ -22,32 +23,6 @@ WIDTHS = {
     for name in ("smoke", "paper")
 }
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
-
-
-def pytest_addoption(parser):
-    parser.addoption(
-        "--widths",
-        default="smoke",
-        help="comma-separated TV-UNet widths to benchmark: smoke (n=4), paper (n=64)",
-    )
-    parser.addoption(
-        "--weights",
-        default=None,
-        help="WIDTH=PATH: trained weights (model.weights.h5 of a covid_ct run) for that width, "
-        "e.g. paper=results/covid_ct/RUN/model.weights.h5; its inference paths then also "
-        "report their test-set Dice against float32 Keras",
-    )
-    parser.addoption(
-        "--bench-cache",
-        default=None,
-        help="folder for the prepared real arrays (default: a temporary one per session)",
-    )
-    parser.addoption(
-        "--bench-seconds",
-        type=float,
-        default=20.0,
-        help="timed seconds per benchmark (rounds = this / one call, 3 to 50)",
-    )
 
 
 def pytest_generate_tests(metafunc):
@@ -101,13 +76,21 @@ def collected() -> Collected:
 
 @pytest.fixture(scope="session")
 def ceiling(collected):
-    """``ceiling(precision)`` -> the GEMM ceiling dict, measured once per session."""
-    from usecases.core.ceilings import gemm_ceiling
+    """``ceiling(precision, cpu=False)`` -> the GEMM ceiling dict, measured once per session.
 
-    def get(precision: str) -> dict:
-        if precision not in collected.ceilings:
-            collected.ceilings[precision] = gemm_ceiling(precision, backend=BACKEND)
-        return collected.ceilings[precision]
+    ``cpu`` asks for the CPU's ceiling where a GPU is visible (onnxruntime runs on the CPU).
+    """
+    from usecases.core.ceilings import gemm_ceiling
+    from usecases.core.devices import resolve_device
+
+    on_gpu = resolve_device(requested="auto", backend=BACKEND)["used"] == "gpu"
+
+    def get(precision: str, *, cpu: bool = False) -> dict:
+        cpu = cpu and on_gpu and precision != "int8"
+        name = f"{precision} (CPU)" if cpu else precision
+        if name not in collected.ceilings:
+            collected.ceilings[name] = gemm_ceiling(precision, backend=BACKEND, cpu=cpu)
+        return collected.ceilings[name]
 
     return get
 

@@ -9,7 +9,7 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
     """Text lines: one block per (width, kind, batch size), the reference way first.
 
     ``rows`` carry ``width``, ``path`` (HotPath), ``batch_size`` and ``info`` with
-    ``images_per_s``, ``gflops``, ``efficiency`` and, with trained weights, ``dice_pooled``
+    ``images_per_s``, ``gflops_per_s``, ``efficiency`` and, with trained weights, ``dice_pooled``
     and ``dice_max_drop_vs_float32`` (largest drop over thresholds); ratios are to the
     block's reference path.
     """
@@ -38,7 +38,7 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
             dice = (r.info.get("dice_pooled") or {}).get("0.3")
             drop = r.info.get("dice_max_drop_vs_float32")
             lines.append(
-                f"  {r.path.name:26} {r.info['images_per_s']:10.2f} {r.info['gflops']:9.1f} "
+                f"  {r.path.name:26} {r.info['images_per_s']:10.2f} {r.info['gflops_per_s']:9.1f} "
                 f"{'' if eff is None else f'{eff:.0%}':>6} "
                 f"{'' if dice is None else f'{dice:.4f}':>9} "
                 f"{'' if drop is None else f'{drop:+.4f}':>7}  {ratio}"

@@ -20,10 +20,14 @@ from usecases.core.timing import summarize, time_call
 PRECISIONS = ("float32", "bfloat16", "int8")
 
 
-def gemm_ceiling(precision: str, *, backend: str, n: int = 2048, repeats: int = 7) -> dict:
+def gemm_ceiling(
+    precision: str, *, backend: str, cpu: bool = False, n: int = 2048, repeats: int = 7
+) -> dict:
     """Median GFLOP/s of an ``n`` x ``n`` x ``n`` matrix product at ``precision``.
 
-    ``backend`` is "tensorflow" or "jax" (ignored for int8). Warm-up (compilation) excluded,
+    ``backend`` is "tensorflow" or "jax" (ignored for int8); it runs on the backend's default
+    device (a GPU where one is visible) unless ``cpu`` is true (int8 always runs on the CPU,
+    as onnxruntime here does). Warm-up (compilation) excluded,
     the output synchronised. Returns ``{"precision", "gflops", "library", "matrix_size", "n"
     (timed calls), "median_s", "iqr_s", ...}``; ValueError for an unknown precision.
     """
@@ -32,9 +36,9 @@ def gemm_ceiling(precision: str, *, backend: str, n: int = 2048, repeats: int = 
     if precision == "int8":
         fn, library = _ort_int8_matmul(n)
     elif backend == "jax":
-        fn, library = _jax_matmul(n, precision)
+        fn, library = _jax_matmul(n, precision, cpu=cpu)
     else:
-        fn, library = _tf_matmul(n, precision)
+        fn, library = _tf_matmul(n, precision, cpu=cpu)
     stats = summarize(time_call(fn, repeats=repeats, warmup=2))
     return {
         "precision": precision,
@@ -46,29 +50,35 @@ def gemm_ceiling(precision: str, *, backend: str, n: int = 2048, repeats: int = 
     }
 
 
-def _tf_matmul(n: int, precision: str):
+def _tf_matmul(n: int, precision: str, *, cpu: bool):
     import tensorflow as tf
 
     dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+    device = "CPU" if cpu or not tf.config.list_physical_devices("GPU") else "GPU"
     rng = np.random.default_rng(0)
-    a = tf.constant(rng.standard_normal((n, n), dtype=np.float32), dtype=dtype)
-    b = tf.constant(rng.standard_normal((n, n), dtype=np.float32), dtype=dtype)
-    matmul = tf.function(lambda: tf.matmul(a, b)[0, 0])
-    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    with tf.device(f"/{device}:0"):
+        a = tf.constant(rng.standard_normal((n, n), dtype=np.float32), dtype=dtype)
+        b = tf.constant(rng.standard_normal((n, n), dtype=np.float32), dtype=dtype)
+
+    @tf.function
+    def matmul():
+        with tf.device(f"/{device}:0"):
+            return tf.matmul(a, b)[0, 0]
+
     return (lambda: matmul().numpy()), f"tensorflow {tf.__version__} matmul ({device})"
 
 
-def _jax_matmul(n: int, precision: str):
+def _jax_matmul(n: int, precision: str, *, cpu: bool):
     import jax
     import jax.numpy as jnp
 
     dtype = jnp.bfloat16 if precision == "bfloat16" else jnp.float32
+    device = jax.devices("cpu")[0] if cpu else jax.devices()[0]
     key_a, key_b = jax.random.split(jax.random.PRNGKey(0))
-    a = jax.random.normal(key_a, (n, n), dtype)
-    b = jax.random.normal(key_b, (n, n), dtype)
+    a = jax.device_put(jax.random.normal(key_a, (n, n), dtype), device)
+    b = jax.device_put(jax.random.normal(key_b, (n, n), dtype), device)
     matmul = jax.jit(jnp.matmul)
-    platform_name = jax.devices()[0].platform
-    return (lambda: matmul(a, b).block_until_ready()), f"jax {jax.__version__} ({platform_name})"
+    return (lambda: matmul(a, b).block_until_ready()), f"jax {jax.__version__} ({device.platform})"
 
 
 def _ort_int8_matmul(n: int):

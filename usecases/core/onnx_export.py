@@ -111,7 +111,8 @@ def quantize_int8(src: Path, out: Path, *, calibration: np.ndarray) -> dict:
     QDQ format, weights int8 per output channel, activations uint8 (the u8s8 pair that
     onnxruntime's x86 kernels run with VNNI), ranges from MinMax calibration on
     ``calibration`` (N, ...) float32 inputs: use training or validation data, never the test
-    set. Returns ``{"format", "weights", "activations", "calibration_images", "quantize_s"}``.
+    set. Returns ``{"format", "weights", "activations", "calibration", "calibration_images",
+    "quantize_s"}`` (seconds).
     """
     from onnxruntime.quantization import (
         CalibrationDataReader,

@@ -83,16 +83,15 @@ class OnnxSettings:
                 raise ConfigError(
                     f"usecase.export.{key}={getattr(settings, key)} must be true or false."
                 )
-        if not isinstance(settings.opset, int) or settings.opset < MIN_OPSET:
-            raise ConfigError(
-                f"usecase.export.opset={settings.opset} must be an integer >= {MIN_OPSET}."
-            )
+        for key, low in (("opset", MIN_OPSET), ("calibration_images", 1)):
+            value = getattr(settings, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"usecase.export.{key}={value} must be an integer >= {low}.")
         for key in (
             "tolerance",
             "dice_tolerance",
             "timeout_s",
             "int8_dice_drop",
-            "calibration_images",
         ):
             value = getattr(settings, key)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

@@ -29,14 +29,18 @@ def forward_flops_per_image(model: keras.Model) -> int:
     return int(total)
 
 
-def annotate_efficiency(timings: dict, *, forward_flops: int, policy: str, backend: str) -> dict:
+def annotate_efficiency(
+    timings: dict, *, forward_flops: int, policy: str, backend: str, on_gpu: bool
+) -> dict:
     """Add achieved GFLOP/s and the GEMM ceiling of its precision to each images/s timing.
 
     ``timings`` entries with ``images_per_s`` get ``gflops_per_s``, ``ceiling_gflops_per_s``
     and ``ceiling`` (in place): ``train_step`` counts TRAIN_FACTOR x ``forward_flops`` per
     image, inference entries ``forward_flops``. Keras entries run in ``policy``'s compute
-    precision, ``onnx_*`` in float32 and ``onnx_int8_*`` in int8. Ceilings are measured now,
-    on this machine (usecases.core.ceilings); returns them by precision.
+    precision on the run's device, ``onnx_*`` in float32 and ``onnx_int8_*`` in int8 on the
+    CPU (onnxruntime's CPU provider), so with ``on_gpu`` they get CPU ceilings. Ceilings are
+    measured now, on this machine (usecases.core.ceilings); returns them by name
+    ("float32", "bfloat16", "int8", "float32 (CPU)").
     """
     from usecases.core.ceilings import gemm_ceiling
 
@@ -45,16 +49,18 @@ def annotate_efficiency(timings: dict, *, forward_flops: int, policy: str, backe
     for key, entry in timings.items():
         if not isinstance(entry, dict) or not entry.get("images_per_s"):
             continue
+        on_cpu = key.startswith("onnx_") and on_gpu
         if key.startswith("onnx_int8_"):
             precision = "int8"
         elif key.startswith("onnx_"):
             precision = "float32"
         else:
             precision = keras_precision
-        if precision not in ceilings:
-            ceilings[precision] = gemm_ceiling(precision, backend=backend)
+        name = f"{precision} (CPU)" if on_cpu and precision != "int8" else precision
+        if name not in ceilings:
+            ceilings[name] = gemm_ceiling(precision, backend=backend, cpu=on_cpu)
         flops = forward_flops * (TRAIN_FACTOR if key == "train_step" else 1)
         entry["gflops_per_s"] = entry["images_per_s"] * flops / 1e9
-        entry["ceiling_gflops_per_s"] = ceilings[precision]["gflops"]
-        entry["ceiling"] = f"{precision} GEMM, {ceilings[precision]['library']}"
+        entry["ceiling_gflops_per_s"] = ceilings[name]["gflops"]
+        entry["ceiling"] = f"{name} GEMM, {ceilings[name]['library']}"
     return ceilings

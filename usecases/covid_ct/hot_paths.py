@@ -2,10 +2,12 @@
 
 Each path is one way to run the same TV-UNet. The reference ways are the paper's: a float32
 Keras training step as ``model.fit`` runs it (``train_on_batch`` calls the same compiled
-step) and float32 ``model.predict``. The others trade nothing but speed for the same weights:
-mixed bfloat16, XLA compilation, a compiled ``tf.function``, onnxruntime float32 and a static
-int8 quantization. Every callable returns numpy (or a Python float) so timing it waits for
-the device. The benchmark suite (tests/benchmarks) and the use case's records use these.
+step, without XLA as Keras 2 ran it) and float32 ``model.predict``. The others run the same
+weights faster: XLA compilation, a compiled ``tf.function`` and onnxruntime float32 change
+only the kernels; mixed bfloat16 and static int8 quantization also change the arithmetic, so
+their Dice is checked against float32 (use case checks, benchmark ``--weights``). Every
+callable returns numpy (or a Python float), so timing it waits for the device. The benchmark
+suite (tests/benchmarks) times these.
 """
 
 from __future__ import annotations
@@ -68,7 +70,11 @@ PATHS = {
 
 
 def build(n_filters: int, *, policy: str = "float32", seed: int = 0):
-    """A TV-UNet of width ``n_filters`` under the Keras dtype ``policy`` (global one restored)."""
+    """A TV-UNet of width ``n_filters`` under the Keras dtype ``policy`` (global one restored).
+
+    Under TensorFlow its predict runs without XLA (Keras 3 would turn XLA on by itself where
+    a GPU is visible); XLA is a path of its own here.
+    """
     import keras
 
     from usecases.covid_ct.model import build_tv_unet
@@ -77,9 +83,12 @@ def build(n_filters: int, *, policy: str = "float32", seed: int = 0):
     keras.mixed_precision.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(seed)
-        return build_tv_unet(n_filters=n_filters)
+        model = build_tv_unet(n_filters=n_filters)
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
+    if keras.backend.backend() == "tensorflow":
+        model.jit_compile = False
+    return model
 
 
 def flops_per_image(model, kind: str) -> int:
@@ -97,9 +106,9 @@ def train_step(path: HotPath, *, n_filters: int, x: np.ndarray, y: np.ndarray):
 
     policy = "mixed_bfloat16" if path.precision == "bfloat16" else "float32"
     model = build(n_filters, policy=policy)
-    compile_model(
-        model, learning_rate=1e-3, jit_compile=True if path.name.endswith("_xla") else "auto"
-    )
+    # JAX always compiles; TensorFlow without XLA unless the path says so
+    jit = path.name.endswith("_xla") or ("auto" if path.backend == "jax" else False)
+    compile_model(model, learning_rate=1e-3, jit_compile=jit)
     return (lambda: float(model.train_on_batch(x, y))), model
 
 

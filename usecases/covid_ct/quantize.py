@@ -90,6 +90,11 @@ def quantize_and_check(
     return check, metrics, {"onnx_int8": out.name}
 
 
+def skipped_int8(reason: str) -> dict:
+    """The ``onnx_int8_dice`` entry of a run whose int8 step could not run, with the reason."""
+    return {"name": CHECK_NAME, "passed": False, "skipped": True, "detail": reason}
+
+
 def _failed(detail: str, limit: float) -> dict:
     _warn(f"{CHECK_NAME} failed: {detail}")
     return {

@@ -20,10 +20,11 @@ from usecases.core.errors import ConfigError
 from usecases.core.precision import PRECISIONS, choose_precision
 from usecases.core.references import compare
 from usecases.core.timing import summarize, time_call
+from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
 from usecases.covid_ct.export import ModelSpec, OnnxSettings, export_and_check
 from usecases.covid_ct.flops import annotate_efficiency, forward_flops_per_image
-from usecases.covid_ct.quantize import quantize_and_check
+from usecases.covid_ct.quantize import quantize_and_check, skipped_int8
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +55,29 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
     """
     import keras
 
-    from usecases.covid_ct.evaluate import segmentation_metrics
-    from usecases.covid_ct.model import build_tv_unet
-    from usecases.covid_ct.train import TrainSettings, train
-
     uc = cfg.usecase
     ds = load_dataset(cfg.dataset, cache_dir=Path(cfg.cache_dir), size=uc.image_size, seed=cfg.seed)
     log.info("dataset %s: %s (%s)", ds.name, ds.counts, "synthetic" if ds.synthetic else "real")
 
     precision = choose_precision(requested=uc.get("precision", "auto"), device=device)
     log.info("precision %s (%s)", precision["policy"], precision["reason"])
+    previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(precision["policy"])
+    try:
+        return _run(cfg, ds, run_dir=run_dir, device=device, precision=precision)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
+def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precision: dict) -> dict:
+    """run() under the chosen dtype policy."""
+    import keras
+
+    from usecases.covid_ct.evaluate import segmentation_metrics
+    from usecases.covid_ct.model import build_tv_unet
+    from usecases.covid_ct.train import TrainSettings, train
+
+    uc = cfg.usecase
     keras.utils.set_random_seed(cfg.seed)
     spec = ModelSpec(n_filters=cfg.scale.n_filters, dropout=uc.dropout, size=uc.image_size)
     model = build_tv_unet(n_filters=spec.n_filters, dropout=spec.dropout, size=spec.size)
@@ -86,11 +99,13 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
     artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
     onnx = _onnx_steps(model, prob, ds=ds, spec=spec, cfg=cfg, run_dir=run_dir, saved=artifacts)
     timings.update(onnx["timings"])
+    forward_flops = forward_flops_per_image(model)
     timings["gemm_ceilings"] = annotate_efficiency(
         timings,
-        forward_flops=forward_flops_per_image(model),
+        forward_flops=forward_flops,
         policy=precision["policy"],
         backend=device["backend"],
+        on_gpu=device["used"] == "gpu",
     )
     settings_for_refs = {"dataset": ds.name, "scale": cfg.scale.name}
     return {
@@ -99,6 +114,7 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
         "metrics": {
             **metrics,
             "parameters": int(model.count_params()),
+            "flops_per_image_forward": forward_flops,
             "epochs_run": fit["epochs_run"],
             "best_epoch": fit["best_epoch"],
             "best_val_loss": fit["best_val_loss"],
@@ -148,7 +164,10 @@ def _onnx_steps(model, prob, *, ds, spec: ModelSpec, cfg: DictConfig, run_dir: P
         "metrics": {"onnx": onnx.metrics} if onnx.metrics else {},
         "artifacts": dict(onnx.artifacts),
     }
-    if onnx.check["passed"] and settings.int8:
+    if settings.int8 and not onnx.check["passed"]:
+        why = f"needs a passed onnx_parity check ({onnx.check['detail']})"
+        out["checks"].append(skipped_int8(why))
+    elif settings.int8:
         keras32 = segmentation_metrics(ds.y_test, prob32, thresholds=thresholds)
         check, metrics, files = quantize_and_check(
             run_dir / onnx.artifacts["onnx"],
@@ -164,7 +183,8 @@ def _onnx_steps(model, prob, *, ds, spec: ModelSpec, cfg: DictConfig, run_dir: P
         out["checks"].append(check)
         out["metrics"]["onnx_int8"] = metrics
         out["artifacts"].update(files)
-    out["timings"] = _onnx_timings(out["artifacts"], run_dir, ds.x_test, uc.timing)
+    timed = {k: v for k, v in out["artifacts"].items() if onnx.check["passed"]}
+    out["timings"] = _onnx_timings(timed, run_dir, ds.x_test, uc.timing)
     return out
 
 
