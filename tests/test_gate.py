@@ -248,3 +248,15 @@ def test_other_config_differences_are_noted_but_do_not_fail(tmp_path, real, caps
     current["config"]["usecase"]["timing"]["repeats"] = 10
     assert gate.main(_gate(tmp_path, [real], [current])) == 0
     assert "config differs: usecase.timing.repeats 5 in baseline vs 10" in capsys.readouterr().out
+
+
+def test_a_changed_precision_is_noted_but_not_failed(tmp_path, real, capsys):
+    base, current = copy.deepcopy(real), copy.deepcopy(real)
+    base["device"]["precision"] = {"requested": "auto", "policy": "float32", "reason": "auto"}
+    current["device"]["precision"] = {
+        "requested": "auto",
+        "policy": "mixed_bfloat16",
+        "reason": "a",
+    }
+    assert gate.main(_gate(tmp_path, [base], [current])) == 0
+    assert "precision float32 in baseline vs mixed_bfloat16" in capsys.readouterr().out

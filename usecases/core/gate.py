@@ -214,6 +214,9 @@ def compare_sets(
         if other:
             more = f" (+{len(other) - 3} more)" if len(other) > 3 else ""
             notes.append(f"{key}: config differs: {'; '.join(other[:3])}{more}")
+        policies = [(r.device.get("precision") or {}).get("policy") for r in (base, cur)]
+        if policies[0] != policies[1]:
+            notes.append(f"{key}: precision {policies[0]} in baseline vs {policies[1]}")
         if cur.status != "ok":
             why = f"{cur.status}: {cur.error or 'no reason given'}"
             checks.append(Check(key, "status", "status", None, None, why, "ok", REGRESSION))
