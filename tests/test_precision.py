@@ -1,4 +1,4 @@
-"""Precision choice: auto picks bfloat16 only where the hardware has it; the user can override."""
+"""Precision choice: auto picks bfloat16 on bf16 GPUs, float32 on CPUs; the user can override."""
 
 from __future__ import annotations
 
@@ -20,22 +20,18 @@ def cpu(monkeypatch):
 
 
 @pytest.mark.parametrize("flag", ["avx512_bf16", "amx_bf16"])
-def test_auto_picks_bfloat16_on_cpus_with_native_bf16(cpu, flag):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_auto_keeps_float32_on_cpus_and_names_their_bf16_flags(cpu, flag, backend):
     cpu(flag)
-    choice = choose_precision(requested="auto", device=CPU_TF)
-    assert choice["policy"] == "mixed_bfloat16"
-    assert choice["requested"] == "auto" and flag in choice["reason"]
+    choice = choose_precision(requested="auto", device={"used": "cpu", "backend": backend})
+    assert choice["policy"] == "float32" and choice["requested"] == "auto"
+    assert flag in choice["reason"] and "usecase.precision=mixed_bfloat16" in choice["reason"]
 
 
 def test_auto_keeps_float32_on_cpus_without_bf16(cpu):
     cpu("avx512f")
-    assert choose_precision(requested="auto", device=CPU_TF)["policy"] == "float32"
-
-
-def test_auto_keeps_float32_for_jax_on_cpu(cpu):
-    cpu("avx512_bf16")
-    choice = choose_precision(requested="auto", device={"used": "cpu", "backend": "jax"})
-    assert choice["policy"] == "float32" and "jax" in choice["reason"]
+    choice = choose_precision(requested="auto", device=CPU_TF)
+    assert choice["policy"] == "float32" and "without" in choice["reason"]
 
 
 @pytest.mark.parametrize(("capability", "policy"), [(9.0, "mixed_bfloat16"), (7.5, "float32")])
