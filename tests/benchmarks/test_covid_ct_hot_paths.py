@@ -156,7 +156,7 @@ def test_inference(
     x = np.ascontiguousarray(ds.x_test[:batch_size], dtype=np.float32)
     workdir = Path(tmp_path_factory.getbasetemp()) / f"onnx_n{WIDTHS[width]}"
     workdir.mkdir(exist_ok=True)
-    predict = hot_paths.inference(path, model=model, workdir=workdir, calibration=ds.x_valid[:32])
+    predict = hot_paths.inference(path, model=model, workdir=workdir, calibration=ds.x_valid[:16])
     benchmark.group = f"inference {width} batch {batch_size}"
     seconds = request.config.getoption("--bench-seconds")
     prob = _measure(benchmark, lambda: predict(x), seconds=seconds)
