@@ -155,7 +155,7 @@ def export_and_check(
         return OnnxOutcome(skipped_check("disabled by usecase.export.onnx=false"))
     reason = missing_tools()
     if reason:
-        _warn(f"{CHECK_NAME} skipped: {reason}")
+        warn(f"{CHECK_NAME} skipped: {reason}")
         needs = ", ".join(EXPORT_TOOLS)
         return OnnxOutcome(skipped_check(f"ONNX export and check need {needs}; {reason}"))
 
@@ -246,7 +246,7 @@ def check_onnx_parity(
         f"{settings.dice_tolerance:.0e} over {len(keys)} thresholds"
     )
     if not passed:
-        _warn(f"{CHECK_NAME} failed: {detail}")
+        warn(f"{CHECK_NAME} failed: {detail}")
     check = {
         "name": CHECK_NAME,
         "passed": passed,
@@ -326,7 +326,7 @@ def _export_from_weights(
 
 def _failed(detail: str, settings: OnnxSettings) -> dict:
     """A failed check entry with one line of detail (also warned on stderr)."""
-    _warn(f"{CHECK_NAME} failed: {detail}")
+    warn(f"{CHECK_NAME} failed: {detail}")
     return {
         "name": CHECK_NAME,
         "passed": False,
@@ -343,7 +343,7 @@ def _artifacts(out: Path) -> dict:
     return {"onnx": out.name} if out.is_file() else {}
 
 
-def _warn(line: str) -> None:
+def warn(line: str) -> None:
     """One warning line on stderr and in run.log."""
     log.warning("%s", line)
     print(f"warning: {line}", file=sys.stderr)

@@ -8,19 +8,16 @@ Like the ONNX step it never ends the run: a failure is a failed check with one l
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from usecases.core.onnx_export import file_sha256, one_line, quantize_int8, run_onnx
-from usecases.covid_ct.export import OnnxSettings
+from usecases.covid_ct.export import OnnxSettings, warn
 
 CHECK_NAME = "onnx_int8_dice"
 INT8_FILE = "model.int8.onnx"
-log = logging.getLogger(__name__)
 
 
 def quantize_and_check(
@@ -78,7 +75,7 @@ def quantize_and_check(
         f"(threshold {worst}) {'<=' if passed else '>'} {limit}"
     )
     if not passed:
-        _warn(f"{CHECK_NAME} failed: {detail}")
+        warn(f"{CHECK_NAME} failed: {detail}")
     check = {
         "name": CHECK_NAME,
         "passed": passed,
@@ -96,7 +93,7 @@ def skipped_int8(reason: str) -> dict:
 
 
 def _failed(detail: str, limit: float) -> dict:
-    _warn(f"{CHECK_NAME} failed: {detail}")
+    warn(f"{CHECK_NAME} failed: {detail}")
     return {
         "name": CHECK_NAME,
         "passed": False,
@@ -105,8 +102,3 @@ def _failed(detail: str, limit: float) -> dict:
         "dice_drop_limit": limit,
         "detail": detail,
     }
-
-
-def _warn(line: str) -> None:
-    log.warning("%s", line)
-    print(f"warning: {line}", file=sys.stderr)
