@@ -371,3 +371,13 @@ def test_a_corrupt_onnx_file_fails_the_int8_check_with_one_line(tmp_path, real_s
     assert check["detail"].startswith("int8 quantization failed: ") and "\n" not in check["detail"]
     assert not (tmp_path / "model.int8.onnx").exists()
     assert len(_warnings(capsys)) == 1
+
+
+def test_int8_calibration_slices_span_the_whole_validation_set():
+    from usecases.core.onnx_export import spread_subset
+
+    slices = np.arange(165)  # validation slices are sorted by patient
+    picked = spread_subset(slices, n=32)
+    assert len(picked) == 32 and picked[0] == 0 and picked[-1] == 164
+    assert np.all(np.diff(picked) >= 5) and np.all(np.diff(picked) <= 6)
+    assert np.array_equal(spread_subset(slices[:10], n=32), slices[:10])

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.benchmarks.conftest import BACKEND, REPO, WIDTHS, Row
+from usecases.core.onnx_export import spread_subset
 from usecases.covid_ct import hot_paths
 from usecases.covid_ct.hot_paths import PATHS
 
@@ -156,7 +157,7 @@ def test_inference(
     x = np.ascontiguousarray(ds.x_test[:batch_size], dtype=np.float32)
     workdir = Path(tmp_path_factory.getbasetemp()) / f"onnx_n{WIDTHS[width]}"
     workdir.mkdir(exist_ok=True)
-    predict = hot_paths.inference(path, model=model, workdir=workdir, calibration=ds.x_valid[:16])
+    predict = hot_paths.inference(path, model=model, workdir=workdir, calibration=spread_subset(ds.x_valid, n=32))
     benchmark.group = f"inference {width} batch {batch_size}"
     seconds = request.config.getoption("--bench-seconds")
     prob = _measure(benchmark, lambda: predict(x), seconds=seconds)

@@ -105,6 +105,17 @@ def run_onnx(path: Path, x: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
+def spread_subset(x: np.ndarray, *, n: int) -> np.ndarray:
+    """``n`` items of ``x`` (N, ...) evenly spaced from the first to the last (all when n >= N).
+
+    Calibration sets are slices sorted by patient; the first ``n`` would cover one or two
+    patients, an even spread covers them all.
+    """
+    if n >= len(x):
+        return x
+    return x[np.linspace(0, len(x) - 1, n).round().astype(int)]
+
+
 def quantize_int8(src: Path, out: Path, *, calibration: np.ndarray) -> dict:
     """Static int8 quantization of the float32 ONNX model ``src`` to ``out`` (onnxruntime tools).
 

@@ -55,7 +55,7 @@ class OnnxSettings:
     decimals); ``timeout_s`` limits the fresh export process of a JAX run (seconds).
     ``int8`` adds a statically quantized copy (check ``onnx_int8_dice``: its pooled Dice may
     drop at most ``int8_dice_drop`` below Keras's at any threshold), calibrated on
-    ``calibration_images`` validation slices.
+    ``calibration_images`` validation slices spread evenly over the set.
     """
 
     onnx: bool = True

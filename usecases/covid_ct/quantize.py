@@ -1,7 +1,7 @@
 """covid_ct int8 step: quantize the exported float32 ONNX model and check its Dice on the test set.
 
 Static quantization with onnxruntime's tools (``usecases.core.onnx_export.quantize_int8``),
-calibrated on validation slices. The check ``onnx_int8_dice`` passes when the int8 model's
+calibrated on validation slices spread over all its patients. The check ``onnx_int8_dice`` passes when the int8 model's
 pooled Dice is at most ``int8_dice_drop`` below the Keras float32 Dice at every threshold.
 Like the ONNX step it never ends the run: a failure is a failed check with one line.
 """
@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.core.onnx_export import file_sha256, one_line, quantize_int8, run_onnx
+from usecases.core.onnx_export import (
+    file_sha256,
+    one_line,
+    quantize_int8,
+    run_onnx,
+    spread_subset,
+)
 from usecases.covid_ct.export import OnnxSettings, warn
 
 CHECK_NAME = "onnx_int8_dice"
@@ -35,8 +41,8 @@ def quantize_and_check(
 
     Args:
         x, y: test slices (N, H, W, 1) float32 and masks (N, H, W, 2).
-        calibration: validation slices (M, H, W, 1) float32; the first
-            ``settings.calibration_images`` are used.
+        calibration: validation slices (M, H, W, 1) float32; ``settings.calibration_images``
+            of them, evenly spread over the set (so over its patients), are used.
         keras_dice: pooled Dice of the Keras model per threshold key ("0.1" ...).
 
     Returns ``(check, metrics, artifacts)``: the check entry, ``metrics["onnx_int8"]``
@@ -48,7 +54,8 @@ def quantize_and_check(
     out = Path(onnx_path).with_name(INT8_FILE)
     limit = settings.int8_dice_drop
     try:
-        info = quantize_int8(onnx_path, out, calibration=calibration[: settings.calibration_images])
+        calib = spread_subset(calibration, n=settings.calibration_images)
+        info = quantize_int8(onnx_path, out, calibration=calib)
         prob = run_onnx(out, x, batch_size=batch_size)
         prob_f32 = run_onnx(onnx_path, x, batch_size=batch_size)
         m = segmentation_metrics(y, prob, thresholds=tuple(thresholds))
