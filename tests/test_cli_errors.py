@@ -48,6 +48,13 @@ def test_unknown_choice_in_a_group_exits_2(run_cli):
 def test_unknown_precision_exits_2_and_writes_nothing(run_cli):
     res = run_cli("dataset=phantom", "scale=smoke", "usecase.precision=float16")
     _assert_one_line_failure(res, code=2, says="usecase.precision=float16 is not one of")
+
+
+def test_int8_check_threshold_outside_the_evaluated_ones_exits_2(run_cli):
+    res = run_cli("dataset=phantom", "scale=smoke", "usecase.export.int8_dice_at=0.35")
+    _assert_one_line_failure(
+        res, code=2, says="usecase.export.int8_dice_at=0.35 is not one of usecase.evaluate"
+    )
     _assert_nothing_written(res)
 
 

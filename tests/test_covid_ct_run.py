@@ -48,7 +48,7 @@ def test_smoke_run_on_phantom_writes_a_complete_synthetic_record(run_cli):
     (int8_check,) = [c for c in record.checks if c["name"] == "onnx_int8_dice"]
     assert int8_check["passed"] is True, int8_check["detail"]
     assert (run_dir / record.artifacts["onnx_int8"]).is_file()
-    assert record.metrics["onnx_int8"]["dice_max_drop"] == int8_check["dice_max_drop"]
+    assert record.metrics["onnx_int8"]["dice_drop_at"] == int8_check["dice_drop_at"]
     for key in ("onnx_inference_batch8", "onnx_int8_inference_batch8"):
         assert (
             record.timings[key]["images_per_s"] > 0

@@ -317,7 +317,7 @@ def test_int8_quantized_model_keeps_the_dice_of_keras_on_real_slices(
         thresholds=THRESHOLDS,
     )
     assert check["name"] == "onnx_int8_dice" and check["passed"] is True, check["detail"]
-    assert check["dice_max_drop"] <= SETTINGS.int8_dice_drop == 0.01
+    assert check["dice_drop_at"] <= SETTINGS.int8_dice_drop == 0.01 and check["dice_at"] == "0.3"
     assert files == {"onnx_int8": "model.int8.onnx"}
     path = run_dir / "model.int8.onnx"
     assert m["sha256"] == file_sha256(path) and m["calibration_images"] == min(
@@ -347,9 +347,26 @@ def test_an_int8_dice_drop_past_the_limit_is_a_failed_check(exported, real_slice
         settings=SETTINGS,
         thresholds=THRESHOLDS,
     )
-    assert check["passed"] is False and check["dice_max_drop"] > 0.01
-    assert check["detail"].startswith("int8 ONNX vs Keras float32 on 8 test slices")
+    assert check["passed"] is False and check["dice_drop_at"] > 0.01
+    assert check["detail"].startswith("int8 ONNX vs Keras float32 on 8 test slices: Dice drop")
     assert _warnings(capsys) == ["warning: onnx_int8_dice failed: " + check["detail"]]
+
+
+def test_the_int8_check_judges_the_operating_threshold_and_records_every_drop(
+    exported, real_slices
+):
+    from usecases.covid_ct.quantize import quantize_and_check
+
+    _, run_dir = exported
+    x_train, _, x_test, y_test = real_slices
+    kw = dict(x=x_test, y=y_test, calibration=x_train, settings=SETTINGS, thresholds=THRESHOLDS)
+    same = {threshold_key(t): 0.0 for t in THRESHOLDS}
+    _, m, _ = quantize_and_check(run_dir / "model.onnx", keras_dice=same, **kw)
+    keras = {**m["dice_pooled"], "0.9": 1.0}  # Keras far better at 0.9 only
+    check, m, _ = quantize_and_check(run_dir / "model.onnx", keras_dice=keras, **kw)
+    assert check["passed"] is True and check["dice_drop_at"] == 0.0
+    assert m["dice_max_drop"] == m["dice_drop"]["0.9"] == 1.0 - m["dice_pooled"]["0.9"] > 0.01
+    assert check["detail"].endswith(f"(largest over thresholds {m['dice_max_drop']:+.4f} at 0.9)")
 
 
 def test_a_corrupt_onnx_file_fails_the_int8_check_with_one_line(tmp_path, real_slices, capsys):

@@ -157,7 +157,8 @@ def test_inference(
     x = np.ascontiguousarray(ds.x_test[:batch_size], dtype=np.float32)
     workdir = Path(tmp_path_factory.getbasetemp()) / f"onnx_n{WIDTHS[width]}"
     workdir.mkdir(exist_ok=True)
-    predict = hot_paths.inference(path, model=model, workdir=workdir, calibration=spread_subset(ds.x_valid, n=32))
+    calibration = spread_subset(ds.x_valid, n=32)
+    predict = hot_paths.inference(path, model=model, workdir=workdir, calibration=calibration)
     benchmark.group = f"inference {width} batch {batch_size}"
     seconds = request.config.getoption("--bench-seconds")
     prob = _measure(benchmark, lambda: predict(x), seconds=seconds)

@@ -54,8 +54,8 @@ class OnnxSettings:
     ``dice_tolerance`` bounds |Dice_onnx - Dice_keras| per threshold (5e-4: equal to 3
     decimals); ``timeout_s`` limits the fresh export process of a JAX run (seconds).
     ``int8`` adds a statically quantized copy (check ``onnx_int8_dice``: its pooled Dice may
-    drop at most ``int8_dice_drop`` below Keras's at any threshold), calibrated on
-    ``calibration_images`` validation slices spread evenly over the set.
+    drop at most ``int8_dice_drop`` below Keras's at the threshold ``int8_dice_at``),
+    calibrated on ``calibration_images`` validation slices spread evenly over the set.
     """
 
     onnx: bool = True
@@ -65,6 +65,7 @@ class OnnxSettings:
     timeout_s: int = 900
     int8: bool = True
     int8_dice_drop: float = 0.01
+    int8_dice_at: float = 0.3
     calibration_images: int = 32
 
     @classmethod
@@ -92,6 +93,7 @@ class OnnxSettings:
             "dice_tolerance",
             "timeout_s",
             "int8_dice_drop",
+            "int8_dice_at",
         ):
             value = getattr(settings, key)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

@@ -42,7 +42,12 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"usecase.precision={cfg.usecase.precision} is not one of {', '.join(PRECISIONS)}."
         )
-    _onnx_settings(cfg)
+    at = _onnx_settings(cfg).int8_dice_at
+    if at not in cfg.usecase.evaluate.thresholds:
+        raise ConfigError(
+            f"usecase.export.int8_dice_at={at} is not one of usecase.evaluate.thresholds "
+            f"({', '.join(map(str, cfg.usecase.evaluate.thresholds))})."
+        )
 
 
 def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
