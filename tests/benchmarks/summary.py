@@ -9,9 +9,9 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
     """Text lines: one block per (width, kind, batch size), the reference way first.
 
     ``rows`` carry ``width``, ``path`` (HotPath), ``batch_size`` and ``info`` with
-    ``images_per_s``, ``gflops_per_s``, ``efficiency`` and, with trained weights, ``dice_pooled``
-    and ``dice_max_drop_vs_float32`` (largest drop over thresholds); ratios are to the
-    block's reference path.
+    ``images_per_s``, ``gflops_per_s``, ``efficiency`` and, with trained weights, ``dice_pooled``,
+    ``dice_drop_vs_float32`` (per threshold) and ``dice_max_drop_vs_float32`` (largest drop
+    over thresholds); ratios are to the block's reference path.
     """
     rows = list(rows)
     lines = [
@@ -30,18 +30,20 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
         lines.append(f"{kind}, {width} width (n={n}), batch {bs}")
         lines.append(
             f"  {'path':26} {'images/s':>10} {'GFLOP/s':>9} {'eff.':>6} {'Dice@0.3':>9} "
-            f"{'dDice':>7}  vs reference"
+            f"{'drop@0.3':>9} {'max drop':>9}  vs reference"
         )
         for r in block:
             ratio = f"{r.info['images_per_s'] / ref.info['images_per_s']:.2f}x" if ref else "n/a"
             eff = r.info.get("efficiency")
             dice = (r.info.get("dice_pooled") or {}).get("0.3")
-            drop = r.info.get("dice_max_drop_vs_float32")
+            drop = (r.info.get("dice_drop_vs_float32") or {}).get("0.3")
+            worst = r.info.get("dice_max_drop_vs_float32")
             lines.append(
                 f"  {r.path.name:26} {r.info['images_per_s']:10.2f} {r.info['gflops_per_s']:9.1f} "
                 f"{'' if eff is None else f'{eff:.0%}':>6} "
                 f"{'' if dice is None else f'{dice:.4f}':>9} "
-                f"{'' if drop is None else f'{drop:+.4f}':>7}  {ratio}"
+                f"{'' if drop is None else f'{drop:+.4f}':>9} "
+                f"{'' if worst is None else f'{worst:+.4f}':>9}  {ratio}"
                 + ("  (reference)" if r.path.reference else "")
             )
         fastest = max(block, key=lambda r: r.info["images_per_s"])
