@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from usecases.core.errors import ConfigError
-from usecases.core.onnx_export import MIN_OPSET, file_sha256, missing_tools, run_onnx
+from usecases.core.onnx_export import (
+    MIN_OPSET,
+    file_sha256,
+    missing_tools,
+    run_onnx,
+    spread_subset,
+)
 from usecases.core.record import load_record
 from usecases.covid_ct import export as onnx_step
 from usecases.covid_ct.evaluate import THRESHOLDS, segmentation_metrics, threshold_key
@@ -391,8 +397,6 @@ def test_a_corrupt_onnx_file_fails_the_int8_check_with_one_line(tmp_path, real_s
 
 
 def test_int8_calibration_slices_span_the_whole_validation_set():
-    from usecases.core.onnx_export import spread_subset
-
     slices = np.arange(165)  # validation slices are sorted by patient
     picked = spread_subset(slices, n=32)
     assert len(picked) == 32 and picked[0] == 0 and picked[-1] == 164
