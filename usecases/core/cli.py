@@ -12,6 +12,7 @@ from pathlib import Path
 
 import hydra
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from usecases.core.app import run_usecase
@@ -20,17 +21,43 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def check_overrides(overrides: list[str]) -> str | None:
-    """Compose the config with ``overrides``; return a one-line error, or None if it composes."""
+    """Compose the config with ``overrides``; return a one-line error, or None if it composes.
+
+    With ``-m``/``--multirun``, sweeps (``seed=1,2,3``, ``range(3)``) are checked value by
+    value, each with the other sweeps at their first value.
+    """
     plain = [
         o for o in overrides if not o.startswith("-") and not o.lstrip("+~").startswith("hydra")
     ]
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-            compose(config_name="config", overrides=plain)
+            for combination in _combinations(plain, multirun=_is_multirun(overrides)):
+                compose(config_name="config", overrides=combination)
     except Exception as err:  # Hydra raises several exception types for bad overrides
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         return " ".join(lines[:3]) or type(err).__name__
     return None
+
+
+def _is_multirun(args: list[str]) -> bool:
+    return "-m" in args or "--multirun" in args
+
+
+def _combinations(overrides: list[str], *, multirun: bool) -> list[list[str]]:
+    """The override lists to compose: the given one, or one per value of each sweep."""
+    if not multirun:
+        return [overrides]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    sweeps = {
+        i: [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        for i, o in enumerate(parsed)
+        if o.is_sweep_override()
+    }
+    first = [sweeps[i][0] if i in sweeps else o.input_line for i, o in enumerate(parsed)]
+    out = [first]
+    for i, values in sweeps.items():
+        out += [[*first[:i], value, *first[i + 1 :]] for value in values[1:]]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
