@@ -56,7 +56,6 @@ def test_int8_check_threshold_outside_the_evaluated_ones_exits_2(run_cli):
         res, code=2, says="usecase.export.int8_dice_at=0.35 is not one of usecase.evaluate"
     )
     _assert_nothing_written(res)
-    _assert_nothing_written(res)
 
 
 def test_missing_dataset_root_fails_before_anything_is_written(run_cli, tmp_path):

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from usecases.core.app import run_usecase
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
 def check_overrides(overrides: list[str]) -> str | None:
@@ -40,7 +41,7 @@ def check_overrides(overrides: list[str]) -> str | None:
 
 
 def _is_multirun(args: list[str]) -> bool:
-    return "-m" in args or "--multirun" in args
+    return any(a in MULTIRUN_FLAGS for a in args)
 
 
 def _combinations(overrides: list[str], *, multirun: bool) -> list[list[str]]:
@@ -73,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     def _app(cfg: DictConfig) -> None:
         codes.append(run_usecase(cfg))
 
-    sys.argv = [sys.argv[0], *args]
+    # Hydra's argparse takes -m only before the overrides; accept it anywhere
+    flags = [a for a in args if a in MULTIRUN_FLAGS]
+    sys.argv = [sys.argv[0], *flags, *(a for a in args if a not in MULTIRUN_FLAGS)]
     _app()
     code = max(codes, default=0)
     if code in (130, 143):  # interrupted mid-run: the record is written; skip framework teardown,

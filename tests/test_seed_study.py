@@ -1,0 +1,147 @@
+"""Seed study: a multirun sweep's records grouped by precision, with a confidence interval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from usecases.report import seed_study
+
+REPO = Path(__file__).resolve().parents[1]
+# A record made by a real run (scripts/nightly.sh --device cpu --scale smoke --write-baseline).
+REAL_RECORD = REPO / "results" / "baselines" / "cpu-smoke" / "covid_ct" / "record.json"
+
+
+def _record(*, policy: str, seed: int, dice: float, images_per_s: float = 10.0) -> dict:
+    data = json.loads(REAL_RECORD.read_text())
+    data["run_id"] = f"{policy}-{seed}"
+    data["config"]["seed"] = seed
+    data["config"]["usecase"]["precision"] = policy
+    data["device"]["precision"] = {"policy": policy, "reason": "set by the user"}
+    data["metrics"]["0.3"]["dice_pooled"] = dice
+    data["timings"]["train_step"]["images_per_s"] = images_per_s
+    return data
+
+
+def _write(folder: Path, records: list[dict]) -> Path:
+    for data in records:
+        path = folder / data["run_id"] / "record.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(data))
+    return folder
+
+
+def _study(tmp_path: Path, f32: list[float], bf16: list[float], *, bf16_seeds=None) -> list:
+    records = [_record(policy="float32", seed=s, dice=d) for s, d in enumerate(f32, 1)]
+    seeds = bf16_seeds or range(1, len(bf16) + 1)
+    records += [
+        _record(policy="mixed_bfloat16", seed=s, dice=d, images_per_s=17.0)
+        for s, d in zip(seeds, bf16, strict=True)
+    ]
+    _, groups = seed_study.load_groups([_write(tmp_path, records)])
+    return seed_study.compare(groups, reference="float32", margin=0.01)
+
+
+def test_shared_seeds_give_a_paired_t_interval(tmp_path):
+    (d,) = _study(tmp_path, [0.700, 0.720, 0.710], [0.705, 0.726, 0.713])
+    diffs = [0.005, 0.006, 0.003]
+    mean = sum(diffs) / 3
+    half = stats.t.ppf(0.975, 2) * stats.tstd(diffs) / 3**0.5
+    assert d.method == "paired t"
+    assert d.diff == pytest.approx(mean)
+    assert (d.low, d.high) == pytest.approx((mean - half, mean + half))
+    assert d.verdict == "within"
+    assert d.speedup == pytest.approx(1.7)
+
+
+def test_a_consistent_large_gain_is_beyond_the_margin(tmp_path):
+    (d,) = _study(tmp_path, [0.40, 0.42, 0.41], [0.70, 0.69, 0.71])
+    assert d.low > 0.01 and d.verdict == "beyond"
+
+
+def test_seed_noise_wider_than_the_margin_is_not_established(tmp_path):
+    (d,) = _study(tmp_path, [0.60, 0.70, 0.65], [0.70, 0.60, 0.66])
+    assert d.low < -0.01 < 0.01 < d.high
+    assert d.verdict == "not established"
+
+
+def test_different_seeds_use_welch(tmp_path):
+    (d,) = _study(tmp_path, [0.70, 0.72, 0.71], [0.71, 0.73], bf16_seeds=[7, 8])
+    assert d.method == "Welch t"
+    assert d.diff == pytest.approx(0.72 - 0.71)
+    welch = stats.ttest_ind([0.71, 0.73], [0.70, 0.72, 0.71], equal_var=False)
+    ci = welch.confidence_interval(0.95)
+    assert (d.low, d.high) == pytest.approx((ci.low, ci.high))
+
+
+def test_one_run_per_group_gives_no_interval_and_no_verdict(tmp_path):
+    (d,) = _study(tmp_path, [0.40], [0.70])
+    assert d.low is None and d.verdict == "not established"
+
+
+def test_runs_with_other_settings_are_refused_by_name(tmp_path, capsys):
+    other = _record(policy="mixed_bfloat16", seed=1, dice=0.7)
+    other["config"]["scale"]["epochs"] = 99
+    folder = _write(tmp_path, [_record(policy="float32", seed=1, dice=0.7), other])
+    assert seed_study.main([str(folder)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differ in scale.epochs" in err[0]
+
+
+def test_a_seed_run_twice_in_one_group_is_refused(tmp_path, capsys):
+    twice = _record(policy="float32", seed=1, dice=0.6)
+    twice["run_id"] = "again"
+    folder = _write(tmp_path, [_record(policy="float32", seed=1, dice=0.7), twice])
+    assert seed_study.main([str(folder)]) == 1
+    assert "seed 1 twice" in capsys.readouterr().err
+
+
+def test_a_missing_folder_is_one_line(tmp_path, capsys):
+    assert seed_study.main([str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not exist" in err[0]
+
+
+def test_a_multirun_sweep_feeds_the_study(run_cli, tmp_path, capsys):
+    """Two seeds x two precisions from one ``run.py -m`` call, then the study over them."""
+    res = run_cli(
+        "-m",
+        "dataset=phantom",
+        "scale=smoke",
+        "scale.epochs=1",
+        "device=cpu",
+        "seed=1,2",
+        "usecase.precision=float32,mixed_bfloat16",
+        "usecase.export.onnx=false",
+        "report=false",
+    )
+    assert res.code == 0, res.stderr[-2000:]
+    records = res.records()
+    runs = {(r["config"]["seed"], r["device"]["precision"]["policy"]) for r in records}
+    assert runs == {(1, "float32"), (2, "float32"), (1, "mixed_bfloat16"), (2, "mixed_bfloat16")}
+    assert seed_study.main([str(res.results), "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "(synthetic data)" in out.splitlines()[0]
+    study = json.loads((tmp_path / "s.json").read_text())
+    dice = {
+        (r["config"]["seed"], r["device"]["precision"]["policy"]): r["metrics"]["0.3"][
+            "dice_pooled"
+        ]
+        for r in records
+    }
+    for group in study["groups"]:
+        assert group["seeds"] == [1, 2]
+        assert group["dice"] == [dice[(1, group["name"])], dice[(2, group["name"])]]
+    (diff,) = study["differences"]
+    assert diff["method"] == "paired t" and diff["reference"] == "float32"
+
+
+def test_a_bad_sweep_value_is_refused_before_any_run(run_cli):
+    res = run_cli("-m", "dataset=phantom", "scale=smoke,tiny", "seed=1,2")
+    assert res.code == 2
+    lines = res.error_lines()
+    assert len(lines) == 1 and "tiny" in lines[0], res.stderr[-2000:]
+    assert not res.results.exists() or not any(res.results.rglob("record.json"))
