@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Precision seed study in one call: float32 and mixed_bfloat16 training over several seeds
+# (one Hydra multirun), then usecase-bench-seed-study over the records.
+#
+#   bash scripts/seed_study.sh OUT [OVERRIDES...]
+#
+# Defaults are the GPU study: Galaxy settings (n=64, 10 epochs) on the real slices, Keras on
+# JAX, seeds 1-4, ONNX export off (no TensorFlow there). Any default can be overridden, e.g.
+# on this repository's CPU:  bash scripts/seed_study.sh /tmp/study backend=tensorflow
+#   device=cpu scale=ci dataset.root=../shared/data/covid_semiseg
+# Writes OUT/study.txt, OUT/seed_study.json and OUT/records.tar.gz (every run's folder); the
+# runs themselves go to $STUDY_RUNS (default /tmp/seed-study-runs). On a lent GPU machine
+# carry .whl (hydra-core, omegaconf, antlr4, keras, jsonschema, pooch ... as wheels) and the
+# data folder; the wheels are installed first when .whl exists. JAX's persistent compilation
+# cache lets every run after the first of each precision skip XLA compilation.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: scripts/seed_study.sh OUT [OVERRIDES...]}
+shift
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
+if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
+runs=${STUDY_RUNS:-/tmp/seed-study-runs}
+data=.devdata/covid_semiseg
+[ -d "$data" ] || data=../shared/data/covid_semiseg
+
+overrides=("$@")
+given() { local a; for a in "${overrides[@]}"; do [[ $a == "$1="* ]] && return 0; done; return 1; }
+given dataset || given dataset.root || overrides+=("dataset.root=$data")
+for d in backend=jax device=gpu scale=galaxy seed=1,2,3,4 \
+  usecase.precision=float32,mixed_bfloat16 usecase.export.onnx=false \
+  usecase.save_weights=false report=false "cache_dir=/tmp/usecase-bench-cache"; do
+  given "${d%%=*}" || overrides+=("$d")
+done
+
+mkdir -p "$out"
+rm -rf "$runs"
+rc=0
+"$PY" run.py -m "results_dir=$runs" "${overrides[@]}" 'note="precision seed study (scripts/seed_study.sh); with the JAX backend a persistent compilation cache is on, so first_step_s of later runs holds no compilation"' || rc=$?
+"$PY" -m usecases.report.seed_study "$runs/covid_ct" --json "$out/seed_study.json" | tee "$out/study.txt"
+tar czf "$out/records.tar.gz" -C "$runs" covid_ct
+exit "$rc"
