@@ -112,6 +112,36 @@ def test_a_value_missing_from_the_current_run_is_a_regression(tmp_path, real, ca
     assert "inference_batch1" in capsys.readouterr().out.splitlines()[-1]
 
 
+def test_a_record_check_that_passed_and_now_fails_is_a_regression(tmp_path, real, capsys):
+    current = copy.deepcopy(real)
+    (parity,) = [c for c in current["checks"] if c["name"] == "onnx_parity"]
+    parity.update(passed=False, detail="onnxruntime vs Keras: max |dp| 3.1e-01 > 1e-04")
+    assert gate.main(_gate(tmp_path, [real], [current])) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[-1]
+        == "gate: FAIL, 1 regression: covid_ct/phantom/smoke/cpu/tensorflow checks/onnx_parity"
+    )
+    assert any("failed: onnxruntime vs Keras: max |dp| 3.1e-01" in line for line in out)
+
+
+def test_a_record_check_gone_or_skipped_now_is_a_regression(tmp_path, real, capsys):
+    gone, skipped = copy.deepcopy(real), copy.deepcopy(real)
+    gone["checks"] = []
+    skipped["checks"][0].update(passed=False, skipped=True, detail="disabled")
+    for name, current in (("gone", gone), ("skipped", skipped)):
+        assert gate.main(_gate(tmp_path / name, [real], [current])) == 1
+        assert "checks/onnx_parity" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_identical_checks_are_listed_as_holding(tmp_path, real, capsys):
+    assert gate.main(_gate(tmp_path, [real], [real])) == 0
+    assert any(
+        "checks/onnx_parity" in line and line.rstrip().endswith("ok")
+        for line in capsys.readouterr().out.splitlines()
+    )
+
+
 def test_a_corrupted_record_exits_2_with_one_line(tmp_path, real, capsys):
     args = _gate(tmp_path, [real], [real])
     (tmp_path / "current" / "run0" / "record.json").write_text('{"schema_version": "1.0", "run')

@@ -2,7 +2,9 @@
 
 Records are matched by (use case, dataset, scale, device used, backend). Metrics are compared
 as differences with absolute/relative tolerances, timings as ratios with a per-device noise
-allowance; the rules live in ``conf/gate/default.yaml`` (documented there). Exit codes of
+allowance; the rules live in ``conf/gate/default.yaml`` (documented there). Every check of
+the record itself (``checks``: ONNX parity, int8 Dice ...) that passed in the baseline must
+pass again. Exit codes of
 ``main``: 0 all rules hold, 1 a regression, 2 unusable inputs (missing or corrupt records,
 schema mismatch, runs that cannot be compared).
 
@@ -221,6 +223,7 @@ def compare_sets(
             why = f"{cur.status}: {cur.error or 'no reason given'}"
             checks.append(Check(key, "status", "status", None, None, why, "ok", REGRESSION))
             continue
+        checks.extend(_record_checks(key, base, cur))
         device = str(cur.device.get("used"))
         for rule in rules.by_usecase.get(cur.usecase, ()):
             matched = list(_values(base.to_dict(), rule.path.split("/")))
@@ -233,6 +236,30 @@ def compare_sets(
                     _check(key, "/".join(path), rule, base_value, cur_value, device, rules)
                 )
     return GateResult(checks=tuple(checks), notes=tuple(notes))
+
+
+def _record_checks(key: str, base: ResultRecord, cur: ResultRecord) -> list[Check]:
+    """The record's own checks (ONNX parity, int8 Dice ...) that passed in the baseline.
+
+    Each must pass again: failed or skipped now is a regression, gone is a missing value.
+    """
+    now = {c.get("name"): c for c in cur.checks if isinstance(c, Mapping)}
+    out = []
+    for check in base.checks:
+        if not isinstance(check, Mapping) or not check.get("passed") or check.get("skipped"):
+            continue
+        name = str(check.get("name"))
+        mine = now.get(name)
+        if mine is None:
+            change, verdict = "absent", MISSING
+        elif mine.get("skipped"):
+            change, verdict = f"skipped: {mine.get('detail', '')}".rstrip(": "), REGRESSION
+        elif mine.get("passed"):
+            change, verdict = "passed", OK
+        else:
+            change, verdict = f"failed: {mine.get('detail', '')}".rstrip(": "), REGRESSION
+        out.append(Check(key, f"checks/{name}", "check", None, None, change, "passed", verdict))
+    return out
 
 
 def _config_mismatch(base: Mapping, cur: Mapping) -> str:
