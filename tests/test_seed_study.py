@@ -91,6 +91,16 @@ def test_runs_with_other_settings_are_refused_by_name(tmp_path, capsys):
     assert len(err) == 1 and "differ in scale.epochs" in err[0]
 
 
+def test_runs_on_other_data_are_refused_wherever_it_lies(tmp_path, capsys):
+    moved = _record(policy="float32", seed=2, dice=0.7)
+    moved["config"]["dataset"]["root"] = "/elsewhere"
+    other = _record(policy="mixed_bfloat16", seed=1, dice=0.7)
+    other["dataset"]["checksum"] = "0" * 64
+    folder = _write(tmp_path, [_record(policy="float32", seed=1, dice=0.7), moved, other])
+    assert seed_study.main([str(folder)]) == 1
+    assert "differ in data checksum" in capsys.readouterr().err
+
+
 def test_a_seed_run_twice_in_one_group_is_refused(tmp_path, capsys):
     twice = _record(policy="float32", seed=1, dice=0.6)
     twice["run_id"] = "again"

@@ -30,8 +30,9 @@ from usecases.core.gate import find_records, run_key
 from usecases.core.record import ResultRecord, load_record
 from usecases.covid_ct.evaluate import threshold_key
 
-# config keys that may differ between the runs of one study (besides the grouping setting)
-FREE_KEYS = ("seed", "run_id", "note", "results_dir", "cache_dir", "report")
+# config keys that may differ between the runs of one study (besides the grouping setting);
+# the data must be the same by checksum wherever it lies
+FREE_KEYS = ("seed", "run_id", "note", "results_dir", "cache_dir", "report", "dataset.root")
 CONFIDENCE = 0.95
 
 
@@ -169,9 +170,9 @@ def _same_settings(records: list[ResultRecord], *, by: str) -> None:
     """Raise DataError naming the first setting in which two runs differ."""
     free = {*FREE_KEYS, "usecase.precision"} if by == "device.precision.policy" else {*FREE_KEYS}
     free.add(by.removeprefix("config."))
-    first = _flat(records[0].config, skip=free)
+    first = _settings(records[0], skip=free)
     for record in records[1:]:
-        other = _flat(record.config, skip=free)
+        other = _settings(record, skip=free)
         for name in sorted(first.keys() | other.keys()):
             if first.get(name) != other.get(name):
                 raise DataError(
@@ -179,6 +180,10 @@ def _same_settings(records: list[ResultRecord], *, by: str) -> None:
                     f"({first.get(name)!r} vs {other.get(name)!r}): a seed study compares runs "
                     "that differ only in the seed and the grouping setting"
                 )
+
+
+def _settings(record: ResultRecord, *, skip: set[str]) -> dict:
+    return {**_flat(record.config, skip=skip), "data checksum": record.dataset.get("checksum")}
 
 
 def _flat(config: Mapping, *, skip: set[str], prefix: str = "") -> dict:
