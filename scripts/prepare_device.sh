@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Prepare what a lent GPU machine lacks for covid_ct on Keras-on-JAX: it has Python 3.12 with
+# jax, numpy, scipy, scikit-image, h5py and onnxruntime but no TensorFlow and no internet.
+# Writes .whl/ (the pinned wheels of requirements.lock that are missing there) and
+# .devdata/covid_semiseg (a copy of ../shared/data/covid_semiseg, 45 MB); both are git-ignored
+# and travel with `carry: [".whl", ".devdata"]`. scripts/seed_study.sh installs the wheels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+names='hydra-core|jsonschema|jsonschema-specifications|keras|namex|omegaconf|optree'
+names+='|platformdirs|pooch|referencing|rpds-py'
+mapfile -t pins < <(grep -E "^($names)==" requirements.lock)
+# antlr4-python3-runtime (for omegaconf) is published as source only: build its pure-Python wheel
+python3 -m pip wheel -q --no-deps -w .whl "$(grep -E '^antlr4-python3-runtime==' requirements.lock)"
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "${pins[@]}"
+data=../shared/data/covid_semiseg
+if [ ! -d "$data/Dataset" ]; then
+  echo "error: $data not found; put the COVID-SemiSeg copy there (see data_manifests/covid_semiseg.yaml)" >&2
+  exit 1
+fi
+mkdir -p .devdata
+cp -a "$data" .devdata/
+echo "ready: .whl ($(ls .whl | wc -l) wheels) and .devdata/covid_semiseg; carry both"
