@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 names='hydra-core|jsonschema|jsonschema-specifications|keras|namex|omegaconf|optree'
 names+='|platformdirs|pooch|referencing|rpds-py'
 mapfile -t pins < <(grep -E "^($names)==" requirements.lock)
+if [ "${#pins[@]}" -ne 11 ]; then
+  echo "error: requirements.lock pins ${#pins[@]} of the 11 packages ($names)" >&2
+  exit 1
+fi
+rm -rf .whl # one version of each: two stop pip install .whl/*.whl
 # antlr4-python3-runtime (for omegaconf) is published as source only: build its pure-Python wheel
 python3 -m pip wheel -q --no-deps -w .whl "$(grep -E '^antlr4-python3-runtime==' requirements.lock)"
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \

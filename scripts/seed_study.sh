@@ -14,9 +14,11 @@
 # data folder; the wheels are installed first when .whl exists. JAX's persistent compilation
 # cache lets every run after the first of each precision skip XLA compilation.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/seed_study.sh OUT [OVERRIDES...]}
 shift
+mkdir -p "$out"
+out=$(cd "$out" && pwd) # OUT relative to the caller, before the cd
+cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
 if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then
@@ -24,6 +26,10 @@ if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then
     --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
+"$PY" -c "import hydra, keras, pooch, jsonschema, scipy" || {
+  echo "error: $PY lacks hydra/keras/pooch/jsonschema/scipy; bash scripts/prepare_device.sh here, carry .whl" >&2
+  exit 2
+}
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
 runs=${STUDY_RUNS:-/tmp/seed-study-runs}
@@ -31,7 +37,14 @@ data=.devdata/covid_semiseg
 [ -d "$data" ] || data=../shared/data/covid_semiseg
 
 overrides=("$@")
-given() { local a; for a in "${overrides[@]}"; do [[ $a == "$1="* ]] && return 0; done; return 1; }
+given() { # is KEY (or a group KEY) set by the caller, with or without a +/++/~ prefix?
+  local a
+  for a in "${overrides[@]}"; do
+    a=${a#\~}; a=${a#++}; a=${a#+}
+    [[ $a == "$1="* || $a == "$1" ]] && return 0
+  done
+  return 1
+}
 given dataset || given dataset.root || overrides+=("dataset.root=$data")
 for d in backend=jax device=gpu scale=galaxy seed=1,2,3,4 \
   usecase.precision=float32,mixed_bfloat16 usecase.export.onnx=false \
@@ -39,10 +52,14 @@ for d in backend=jax device=gpu scale=galaxy seed=1,2,3,4 \
   given "${d%%=*}" || overrides+=("$d")
 done
 
-mkdir -p "$out"
+given note || overrides+=('note="precision seed study (scripts/seed_study.sh); with the JAX backend a persistent compilation cache is on, so first_step_s of later runs holds no compilation"')
+
 rm -rf "$runs"
 rc=0
-"$PY" run.py -m "results_dir=$runs" "${overrides[@]}" 'note="precision seed study (scripts/seed_study.sh); with the JAX backend a persistent compilation cache is on, so first_step_s of later runs holds no compilation"' || rc=$?
-"$PY" -m usecases.report.seed_study "$runs/covid_ct" --json "$out/seed_study.json" | tee "$out/study.txt"
+"$PY" run.py -m "results_dir=$runs" "${overrides[@]}" || rc=$?
+[ -d "$runs/covid_ct" ] || { echo "error: no run wrote a record under $runs" >&2; exit 1; }
 tar czf "$out/records.tar.gz" -C "$runs" covid_ct
+"$PY" -m usecases.report.seed_study "$runs/covid_ct" --json "$out/seed_study.json" \
+  >"$out/study.txt" || rc=$?
+cat "$out/study.txt"
 exit "$rc"

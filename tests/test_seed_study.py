@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
+from usecases.core.cli import check_overrides
 from usecases.report import seed_study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,8 +42,8 @@ def _study(tmp_path: Path, f32: list[float], bf16: list[float], *, bf16_seeds=No
         _record(policy="mixed_bfloat16", seed=s, dice=d, images_per_s=17.0)
         for s, d in zip(seeds, bf16, strict=True)
     ]
-    _, groups = seed_study.load_groups([_write(tmp_path, records)])
-    return seed_study.compare(groups, reference="float32", margin=0.01)
+    study = seed_study.load_groups([_write(tmp_path, records)])
+    return seed_study.compare(study.groups, reference="float32", margin=0.01)
 
 
 def test_shared_seeds_give_a_paired_t_interval(tmp_path):
@@ -101,6 +102,39 @@ def test_runs_on_other_data_are_refused_wherever_it_lies(tmp_path, capsys):
     assert "differ in data checksum" in capsys.readouterr().err
 
 
+def test_groups_without_spread_give_a_point_interval(tmp_path):
+    (d,) = _study(tmp_path, [0.5, 0.5], [0.5, 0.5], bf16_seeds=[3, 4])
+    assert (d.method, d.low, d.high, d.verdict) == ("Welch t", 0.0, 0.0, "within")
+
+
+def test_a_failed_run_is_left_out_and_named(tmp_path, capsys):
+    records = [
+        _record(policy=p, seed=s, dice=0.7) for p in ("float32", "mixed_bfloat16") for s in (1, 2)
+    ]
+    diverged = _record(policy="mixed_bfloat16", seed=3, dice=0.7)
+    diverged.update(status="failed", error="DataError: training loss became NaN")
+    folder = _write(tmp_path, [*records, diverged])
+    assert seed_study.main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "mixed_bfloat16 2 1,2" in " ".join(out.split())
+    named = "left out, failed: mixed_bfloat16 seed 3 (mixed_bfloat16-3): DataError: training"
+    assert named in out
+
+
+def test_runs_on_another_machine_are_refused(tmp_path, capsys):
+    gpu = _record(policy="mixed_bfloat16", seed=1, dice=0.7)
+    gpu["device"]["used"] = "gpu"
+    folder = _write(tmp_path, [_record(policy="float32", seed=1, dice=0.7), gpu])
+    assert seed_study.main([str(folder)]) == 1
+    assert "differ in run (usecase/dataset/scale/device/backend)" in capsys.readouterr().err
+
+
+def test_one_group_alone_is_refused(tmp_path, capsys):
+    folder = _write(tmp_path, [_record(policy="float32", seed=s, dice=0.7) for s in (1, 2)])
+    assert seed_study.main([str(folder)]) == 1
+    assert "nothing to compare" in capsys.readouterr().err
+
+
 def test_a_seed_run_twice_in_one_group_is_refused(tmp_path, capsys):
     twice = _record(policy="float32", seed=1, dice=0.6)
     twice["run_id"] = "again"
@@ -155,3 +189,11 @@ def test_a_bad_sweep_value_is_refused_before_any_run(run_cli):
     lines = res.error_lines()
     assert len(lines) == 1 and "tiny" in lines[0], res.stderr[-2000:]
     assert not res.results.exists() or not any(res.results.rglob("record.json"))
+
+
+def test_multirun_sweeps_are_checked_value_by_value():
+    assert "scale/tiny" in check_overrides(["-m", "seed=range(1,3)", "scale=ci,tiny"])
+    assert check_overrides(["-m", "seed=range(1,3)", "scale=ci,galaxy"]) is None
+    assert "no values" in check_overrides(["-m", "seed=range(0)"])
+    assert check_overrides(["-m", "dataset=glob(*)", "seed=1,2"]) is None  # left to the sweeper
+    assert "Ambiguous" in check_overrides(["seed=1,2"])  # a sweep needs -m

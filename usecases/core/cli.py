@@ -48,17 +48,25 @@ def _combinations(overrides: list[str], *, multirun: bool) -> list[list[str]]:
     """The override lists to compose: the given one, or one per value of each sweep."""
     if not multirun:
         return [overrides]
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    sweeps = {
-        i: [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
-        for i, o in enumerate(parsed)
-        if o.is_sweep_override()
-    }
-    first = [sweeps[i][0] if i in sweeps else o.input_line for i, o in enumerate(parsed)]
-    out = [first]
-    for i, values in sweeps.items():
-        out += [[*first[:i], value, *first[i + 1 :]] for value in values[1:]]
-    return out
+    choices = [_choices(o) for o in OverridesParser.create().parse_overrides(overrides)]
+    choices = [c for c in choices if c]  # glob() and interval(): left to the sweeper
+    first = [c[0] for c in choices]
+    return [first] + [
+        [*first[:i], value, *first[i + 1 :]] for i, c in enumerate(choices) for value in c[1:]
+    ]
+
+
+def _choices(override) -> list[str]:
+    """Each value of a sweep as ``key=value``; a plain override as given; [] if not listable."""
+    if not override.is_sweep_override():
+        return [override.input_line]
+    try:
+        values = list(override.sweep_string_iterator())
+    except Exception:  # glob() needs the config loader, interval() has no list of values
+        return []
+    if not values:
+        raise ValueError(f"{override.input_line} sweeps over no values")
+    return [f"{override.get_key_element()}={v}" for v in values]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -253,13 +253,17 @@ def _record_checks(key: str, base: ResultRecord, cur: ResultRecord) -> list[Chec
         if mine is None:
             change, verdict = "absent", MISSING
         elif mine.get("skipped"):
-            change, verdict = f"skipped: {mine.get('detail', '')}".rstrip(": "), REGRESSION
+            change, verdict = _said("skipped", mine), REGRESSION
         elif mine.get("passed"):
             change, verdict = "passed", OK
         else:
-            change, verdict = f"failed: {mine.get('detail', '')}".rstrip(": "), REGRESSION
+            change, verdict = _said("failed", mine), REGRESSION
         out.append(Check(key, f"checks/{name}", "check", None, None, change, "passed", verdict))
     return out
+
+
+def _said(what: str, check: Mapping) -> str:
+    return f"{what}: {check['detail']}" if check.get("detail") else what
 
 
 def _config_mismatch(base: Mapping, cur: Mapping) -> str:

@@ -12,6 +12,9 @@ the difference of mean Dice to the reference group with a 95 % confidence interv
 paired over the seeds when both groups ran the same seeds, Welch otherwise) and a verdict
 against ``margin``: "within" when the whole interval lies inside [-margin, +margin],
 "beyond" when it lies wholly outside, else "not established" (more seeds would narrow it).
+Judging "within" on the 95 % interval is stricter than the usual two one-sided tests (90 %).
+Failed runs are left out of the numbers and listed by name: a precision that makes training
+diverge must not pass because only its good seeds were counted.
 """
 
 from __future__ import annotations
@@ -55,6 +58,15 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Study:
+    """The common setting, the groups, and the runs left out because they failed."""
+
+    setting: str
+    groups: list[Group]
+    failed: list[str]  # "<group> seed <n> (<run id>): <error>"
+
+
+@dataclass(frozen=True)
 class Difference:
     """Mean Dice of ``group`` minus that of the reference, with its confidence interval."""
 
@@ -63,23 +75,23 @@ class Difference:
     diff: float
     low: float | None
     high: float | None
-    method: str  # "paired t" | "Welch t" | "one run per group: no interval"
+    method: str  # "paired t" | "Welch t" | "a group with one run: no interval"
     verdict: str  # "within" | "beyond" | "not established"
     speedup: float | None  # training images/s ratio to the reference
 
 
 def load_groups(
     paths: Sequence[Path], *, by: str = "device.precision.policy", threshold: float = 0.3
-) -> tuple[str, list[Group]]:
+) -> Study:
     """Read the records under ``paths`` and group their Dice at ``threshold`` by ``by``.
 
-    Returns the common setting (usecase/dataset/scale/device/backend, and "synthetic data"
-    where so) and the groups. ``by`` is a dotted path into the record. Raises DataError (one
-    line) when there are no ok
-    covid_ct records, when two runs differ in a setting other than the seed and the grouping
-    one, or when a group holds one seed twice.
+    ``by`` is a dotted path into the record. The study's setting is the common
+    usecase/dataset/scale/device/backend (and "synthetic data" where so). Raises DataError
+    (one line) when there are no ok covid_ct records, when two runs differ in a setting other
+    than the seed and the grouping one (machine, GPU and data checksum included), or when a
+    group holds one seed twice.
     """
-    records = _ok_records(paths)
+    records, failed = _records(paths, by=by)
     _same_settings(records, by=by)
     key = threshold_key(threshold)
     grouped: dict[str, list[ResultRecord]] = {}
@@ -101,7 +113,7 @@ def load_groups(
     setting = run_key(records[0]) + (
         " (synthetic data)" if records[0].dataset.get("synthetic") else ""
     )
-    return setting, groups
+    return Study(setting, groups, failed)
 
 
 def compare(groups: Sequence[Group], *, reference: str, margin: float) -> list[Difference]:
@@ -109,6 +121,11 @@ def compare(groups: Sequence[Group], *, reference: str, margin: float) -> list[D
     by_name = {g.name: g for g in groups}
     if reference not in by_name:
         raise DataError(f"no runs with {reference!r}; the groups are {sorted(by_name)}")
+    if len(by_name) < 2:
+        raise DataError(
+            f"only {reference!r} runs: nothing to compare (sweep the setting too, e.g. "
+            "usecase.precision=float32,mixed_bfloat16)"
+        )
     ref = by_name[reference]
     return [_difference(g, ref, margin=margin) for g in groups if g.name != reference]
 
@@ -123,11 +140,15 @@ def _difference(group: Group, ref: Group, *, margin: float) -> Difference:
     elif len(group.dice) > 1 and len(ref.dice) > 1:
         va, vb = group.sd**2 / len(group.dice), ref.sd**2 / len(ref.dice)
         se = math.sqrt(va + vb)
-        df = (va + vb) ** 2 / (va**2 / (len(group.dice) - 1) + vb**2 / (len(ref.dice) - 1))
+        df = (
+            (va + vb) ** 2 / (va**2 / (len(group.dice) - 1) + vb**2 / (len(ref.dice) - 1))
+            if se > 0
+            else 1.0  # no spread in either group: the interval is the point
+        )
         method = "Welch t"
     else:
         se = df = None
-        method = "one run per group: no interval"
+        method = "a group with one run: no interval"
     low = high = None
     if se is not None:
         half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se
@@ -152,18 +173,31 @@ def _verdict(low: float | None, high: float | None, margin: float) -> str:
     return "not established"
 
 
-def _ok_records(paths: Sequence[Path]) -> list[ResultRecord]:
+def _records(paths: Sequence[Path], *, by: str) -> tuple[list[ResultRecord], list[str]]:
+    """The ok covid_ct records, and a line for each failed one."""
     absent = [str(p) for p in paths if not Path(p).exists()]
     if absent:
         raise DataError(f"{', '.join(absent)} does not exist")
-    records = [load_record(f) for f in find_records(paths)]
-    ok = [r for r in records if r.status == "ok" and r.usecase == "covid_ct"]
+    records = [r for f in find_records(paths) if (r := load_record(f)).usecase == "covid_ct"]
+    ok = [r for r in records if r.status == "ok"]
     if not ok:
         raise DataError(
             f"no ok covid_ct records under {', '.join(map(str, paths))} "
-            f"({len(records)} record(s) in all)"
+            f"({len(records)} covid_ct record(s) in all)"
         )
-    return ok
+    failed = [
+        f"{_group_of_failed(r, by)} seed {r.config.get('seed')} ({r.run_id}): {r.error}"
+        for r in records
+        if r.status != "ok"
+    ]
+    return ok, failed
+
+
+def _group_of_failed(record: ResultRecord, by: str) -> str:
+    try:
+        return str(_get(record.to_dict(), by))
+    except DataError:  # failed before the field was filled: the requested value
+        return str((record.config.get("usecase") or {}).get("precision", "?"))
 
 
 def _same_settings(records: list[ResultRecord], *, by: str) -> None:
@@ -183,7 +217,14 @@ def _same_settings(records: list[ResultRecord], *, by: str) -> None:
 
 
 def _settings(record: ResultRecord, *, skip: set[str]) -> dict:
-    return {**_flat(record.config, skip=skip), "data checksum": record.dataset.get("checksum")}
+    env = record.environment
+    return {
+        **_flat(record.config, skip=skip),
+        "data checksum": record.dataset.get("checksum"),
+        "run (usecase/dataset/scale/device/backend)": run_key(record),
+        "GPU": [g.get("name") for g in env.get("gpus") or [] if isinstance(g, Mapping)],
+        "CPU": (env.get("cpu") or {}).get("model") if isinstance(env.get("cpu"), Mapping) else None,
+    }
 
 
 def _flat(config: Mapping, *, skip: set[str], prefix: str = "") -> dict:
@@ -227,16 +268,12 @@ def _repeated(seeds: tuple[int, ...]) -> int:
 
 
 def format_table(
-    setting: str,
-    groups: Sequence[Group],
-    differences: Sequence[Difference],
-    *,
-    threshold: float,
-    margin: float,
+    study: Study, differences: Sequence[Difference], *, threshold: float, margin: float
 ) -> str:
-    """The study as printed text: the setting, one line per group, then one per comparison."""
+    """The study as printed text: setting, one line per group and comparison, failed runs."""
+    groups = study.groups
     lines = [
-        f"seed study of {setting}",
+        f"seed study of {study.setting}",
         f"{'group':18s} {'n':>3s} {'seeds':18s} {f'Dice@{threshold:g} mean':>15s} "
         f"{'sd':>7s} {'train img/s':>12s}",
     ]
@@ -253,6 +290,7 @@ def format_table(
         lines.append(
             f"{d.group} - {d.reference}: Dice {d.diff:+.4f}{ci}: {d.verdict} +-{margin:g}{speed}"
         )
+    lines += [f"left out, failed: {line}" for line in study.failed]
     return "\n".join(lines)
 
 
@@ -271,23 +309,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the study to this JSON file")
     args = parser.parse_args(argv)
     try:
-        setting, groups = load_groups(args.records, by=args.by, threshold=args.threshold)
-        differences = compare(groups, reference=args.reference, margin=args.margin)
+        study = load_groups(args.records, by=args.by, threshold=args.threshold)
+        differences = compare(study.groups, reference=args.reference, margin=args.margin)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
-    print(format_table(setting, groups, differences, threshold=args.threshold, margin=args.margin))
+    print(format_table(study, differences, threshold=args.threshold, margin=args.margin))
     if args.json:
-        study = {
-            "setting": setting,
+        payload = {
+            "setting": study.setting,
             "by": args.by,
             "threshold": args.threshold,
             "margin": args.margin,
             "confidence": CONFIDENCE,
-            "groups": [{**asdict(g), "mean": g.mean, "sd": g.sd} for g in groups],
+            "groups": [{**asdict(g), "mean": g.mean, "sd": g.sd} for g in study.groups],
             "differences": [asdict(d) for d in differences],
+            "failed": study.failed,
         }
-        args.json.write_text(json.dumps(study, indent=2) + "\n")
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0
 
 
