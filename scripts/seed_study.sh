@@ -8,7 +8,7 @@
 # JAX, seeds 1-4, ONNX export off (no TensorFlow there). Any default can be overridden, e.g.
 # on this repository's CPU:  bash scripts/seed_study.sh /tmp/study backend=tensorflow
 #   device=cpu scale=ci dataset.root=../shared/data/covid_semiseg
-# Writes OUT/study.txt, OUT/seed_study.json and OUT/records.tar.gz (every run's folder); the
+# Writes OUT/study.txt, OUT/seed_study.json and OUT/records.tar.gz (each run without its .npz); the
 # runs themselves go to $STUDY_RUNS (default /tmp/seed-study-runs). On a lent GPU machine
 # carry .whl (hydra-core, omegaconf, antlr4, keras, jsonschema, pooch ... as wheels) and the
 # data folder; the wheels are installed first when .whl exists. JAX's persistent compilation
@@ -58,7 +58,7 @@ rm -rf "$runs"
 rc=0
 "$PY" run.py -m "results_dir=$runs" "${overrides[@]}" || rc=$?
 [ -d "$runs/covid_ct" ] || { echo "error: no run wrote a record under $runs" >&2; exit 1; }
-tar czf "$out/records.tar.gz" -C "$runs" covid_ct
+tar czf "$out/records.tar.gz" --exclude='*.npz' -C "$runs" covid_ct # records, configs, logs
 "$PY" -m usecases.report.seed_study "$runs/covid_ct" --json "$out/seed_study.json" \
   >"$out/study.txt" || rc=$?
 cat "$out/study.txt"

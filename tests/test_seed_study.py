@@ -97,7 +97,10 @@ def test_runs_on_other_data_are_refused_wherever_it_lies(tmp_path, capsys):
     moved["config"]["dataset"]["root"] = "/elsewhere"
     other = _record(policy="mixed_bfloat16", seed=1, dice=0.7)
     other["dataset"]["checksum"] = "0" * 64
-    folder = _write(tmp_path, [_record(policy="float32", seed=1, dice=0.7), moved, other])
+    records = [_record(policy="float32", seed=1, dice=0.7), moved, other]
+    for data in records:  # real data (a synthetic phantom's checksum follows the seed)
+        data["dataset"]["synthetic"] = False
+    folder = _write(tmp_path, records)
     assert seed_study.main([str(folder)]) == 1
     assert "differ in data checksum" in capsys.readouterr().err
 

@@ -220,7 +220,10 @@ def _settings(record: ResultRecord, *, skip: set[str]) -> dict:
     env = record.environment
     return {
         **_flat(record.config, skip=skip),
-        "data checksum": record.dataset.get("checksum"),
+        # a synthetic phantom is drawn from the seed: its checksum follows the seed
+        "data checksum": "synthetic"
+        if record.dataset.get("synthetic")
+        else record.dataset.get("checksum"),
         "run (usecase/dataset/scale/device/backend)": run_key(record),
         "GPU": [g.get("name") for g in env.get("gpus") or [] if isinstance(g, Mapping)],
         "CPU": (env.get("cpu") or {}).get("model") if isinstance(env.get("cpu"), Mapping) else None,
