@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+import sys
 from pathlib import Path
 
 import h5py
@@ -10,6 +12,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from usecases.core.app import ConsoleFormatter
 from usecases.core.record import load_record
 
 
@@ -37,6 +40,25 @@ def test_unknown_option_exits_2(run_cli):
     res = run_cli("dataset=phantom", "scale=smoke", "epochz=3")
     _assert_one_line_failure(res, code=2, says="epochz")
     _assert_nothing_written(res)
+
+
+def test_a_seed_that_is_not_a_whole_number_exits_2_and_writes_nothing(run_cli):
+    res = run_cli("dataset=phantom", "scale=smoke", "device=cpu", "seed=x")
+    _assert_one_line_failure(res, code=2, says="seed=x is not a whole number")
+    _assert_nothing_written(res)
+
+
+def test_an_internal_failure_keeps_its_traceback_out_of_the_terminal():
+    try:
+        raise TypeError("planted")
+    except TypeError:
+        record = logging.LogRecord(
+            "usecases", logging.ERROR, __file__, 1, "run failed", None, sys.exc_info()
+        )
+    console = ConsoleFormatter("%(levelname)s %(message)s").format(record)
+    in_the_log = logging.Formatter("%(message)s").format(record)
+    assert console == "ERROR run failed"
+    assert "Traceback" in in_the_log and "planted" in in_the_log
 
 
 def test_unknown_choice_in_a_group_exits_2(run_cli):

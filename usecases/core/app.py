@@ -98,6 +98,9 @@ def _prepare(cfg: DictConfig):
     name = cfg.usecase.name
     if name not in USECASES:
         raise ConfigError(f"usecase={name} is not one of {', '.join(USECASES)}.")
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed={seed} is not a whole number from 0 to 2**32-1; e.g. seed=42.")
     configure_process(device=cfg.device.name, backend=cfg.backend.name)
     try:
         module = importlib.import_module(f"usecases.{name}.usecase")
@@ -117,13 +120,25 @@ def _make_run_dir(cfg: DictConfig) -> Path:
     return run_dir
 
 
+class ConsoleFormatter(logging.Formatter):
+    """One line per message: tracebacks go to run.log only, never to the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
 def _start_logging(run_dir: Path) -> logging.Handler:
     """Log to run.log in the run folder and to stderr."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     if not any(getattr(h, "_usecases_console", False) for h in root.handlers):
         console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        console.setFormatter(ConsoleFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         console._usecases_console = True  # type: ignore[attr-defined]
         root.addHandler(console)
     handler = logging.FileHandler(run_dir / "run.log")
