@@ -146,6 +146,20 @@ def test_a_seed_run_twice_in_one_group_is_refused(tmp_path, capsys):
     assert "seed 1 twice" in capsys.readouterr().err
 
 
+def test_bad_options_and_an_unwritable_json_are_one_line(tmp_path, capsys):
+    records = [_record(policy=p, seed=1, dice=0.7) for p in ("float32", "mixed_bfloat16")]
+    folder = str(_write(tmp_path / "runs", records))
+    cases = [
+        (["--by", "device.nope"], 1, "no field 'device.nope'"),
+        (["--margin", "-1"], 2, "--margin -1 must be >= 0"),
+        (["--json", str(tmp_path / "absent" / "s.json")], 2, "cannot write"),
+    ]
+    for extra, code, says in cases:
+        assert seed_study.main([folder, *extra]) == code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
+
+
 def test_a_missing_folder_is_one_line(tmp_path, capsys):
     assert seed_study.main([str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip().splitlines()

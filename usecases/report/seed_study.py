@@ -92,6 +92,8 @@ def load_groups(
     group holds one seed twice.
     """
     records, failed = _records(paths, by=by)
+    for record in records:  # an unknown --by field is named before any settings differ
+        _get(record.to_dict(), by)
     _same_settings(records, by=by)
     key = threshold_key(threshold)
     grouped: dict[str, list[ResultRecord]] = {}
@@ -311,6 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--margin", type=float, default=0.01, help="allowed Dice difference")
     parser.add_argument("--json", type=Path, help="also write the study to this JSON file")
     args = parser.parse_args(argv)
+    if args.margin < 0:
+        print(f"error: --margin {args.margin:g} must be >= 0 (a Dice difference)", file=sys.stderr)
+        return 2
     try:
         study = load_groups(args.records, by=args.by, threshold=args.threshold)
         differences = compare(study.groups, reference=args.reference, margin=args.margin)
@@ -329,7 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "differences": [asdict(d) for d in differences],
             "failed": study.failed,
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        try:
+            args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        except OSError as err:
+            print(f"error: cannot write {args.json} ({err.strerror})", file=sys.stderr)
+            return 2
     return 0
 
 
