@@ -79,22 +79,44 @@ def test_compare_fails_when_the_saved_run_was_much_faster(saved_run, prepared_ca
     assert "Performance has regressed" in res.stdout + res.stderr
 
 
-def test_compare_passes_against_a_slower_saved_run(saved_run, prepared_cache):
+def test_compare_passes_against_a_slower_saved_run_of_its_saved_backends(saved_run, prepared_cache):
     slow = _scaled_copy(
         Path(f"{saved_run}-tensorflow.json"), saved_run.with_name("slow-tensorflow.json"), 10.0
     )
+    # no --backends: the saved run has tensorflow only, so only tensorflow runs
     res = _bench(
-        "--widths", "smoke", "--seconds", "1", "--backends", "tensorflow",
+        "--widths", "smoke", "--seconds", "1",
         "--compare", str(slow).removesuffix("-tensorflow.json"), "--max-slowdown", "25",
         cache=prepared_cache,
     )  # fmt: skip
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "== tensorflow" in res.stdout and "== jax" not in res.stdout
 
 
 def test_compare_without_a_saved_run_says_how_to_make_one(tmp_path, prepared_cache):
     res = _bench("--compare", str(tmp_path / "none"), cache=prepared_cache)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith("error: no saved run ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--max-slowdown", "12.5"), "--max-slowdown 12.5: give a whole percentage"),
+        (("--backends", "torch"), "--backends: unknown backend torch"),
+        (("--backends", "jax", "--compare", "SAVED"), "no saved run SAVED-jax.json"),
+    ],
+)
+def test_a_bad_option_stops_with_one_line_before_anything_runs(
+    tmp_path, prepared_cache, args, message
+):
+    saved = tmp_path / "saved"
+    Path(f"{saved}-tensorflow.json").write_text("{}")
+    args = tuple(str(saved) if a == "SAVED" else a for a in args)
+    res = _bench(*args, cache=prepared_cache)
+    assert res.returncode == 2 and res.stdout == ""
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message.replace("SAVED", str(saved)) in line
 
 
 def test_jax_paths_run_under_the_jax_backend(prepared_cache):
