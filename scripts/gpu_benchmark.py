@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,7 +47,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--colabfold-recycles", type=int, default=3)
     p.add_argument("--out", type=Path, required=True)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name, least in (("n_filters", 1), ("epochs", 2), ("repeats", 1), ("gemm_size", 1)):
+        if getattr(args, name) < least:
+            p.error(f"--{name.replace('_', '-')} must be at least {least}")
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"--out {args.out} is a file; give a folder")
+    return args
 
 
 def gemm_ceiling(*, size: int, dtype: str, highest: bool = False, repeats: int = 10) -> dict:
@@ -143,12 +150,23 @@ def bench_precision(ds, *, precision: str, n_filters: int, epochs: int, repeats:
 def main(argv: list[str] | None = None) -> int:
     """Run every measurement and write OUT/record.json; return the exit code."""
     args = _args(argv)
+    try:  # the folder first: a bad --out must not cost the measurements
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"error: cannot create --out {args.out} ({err.strerror})", file=sys.stderr)
+        return 2
     try:
         configure_process(device=args.device, backend="jax")
         return _run(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:  # an internal failure: one line here, the traceback in a file
+        log = args.out / "error.log"
+        log.write_text(traceback.format_exc())
+        print(f"error: internal failure ({type(err).__name__}: {err}); traceback in {log}",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -237,7 +255,6 @@ def _run(args: argparse.Namespace) -> int:
             "anchor: the Galaxy notebook's Tesla T4 took 22-58 s per epoch of 1,309 images",
         ],
     )
-    args.out.mkdir(parents=True, exist_ok=True)
     write_record(record, args.out / "record.json")
     _print_table(timings, gpu)
     return 0

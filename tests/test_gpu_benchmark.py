@@ -48,3 +48,39 @@ def test_gpu_benchmark_runs_on_cpu_and_records_every_hot_path(tmp_path):
         fold = t["colabfold_fold_16"]
         assert fold["first_model_s"] > fold["steady_model"]["median_s"] > 0
     assert "covid_ct hot paths on cpu" in proc.stdout
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "gpu_benchmark", REPO / "scripts/gpu_benchmark.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_bad_argument_is_refused_before_anything_runs(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts/gpu_benchmark.py"), "--epochs", "1",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith("--epochs must be at least 2")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_internal_failure_is_one_line_with_the_traceback_in_a_file(
+    tmp_path, monkeypatch, capsys
+):
+    script = _script()
+
+    def broken(args):
+        raise RuntimeError("cuDNN exploded")
+
+    monkeypatch.setattr(script, "configure_process", lambda **kw: None)
+    monkeypatch.setattr(script, "_run", broken)
+    assert script.main(["--device", "cpu", "--out", str(tmp_path)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "internal failure (RuntimeError: cuDNN exploded)" in line
+    assert "Traceback" in (tmp_path / "error.log").read_text()
