@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -70,6 +71,56 @@ def test_unknown_choice_in_a_group_exits_2(run_cli):
 def test_unknown_precision_exits_2_and_writes_nothing(run_cli):
     res = run_cli("dataset=phantom", "scale=smoke", "usecase.precision=float16")
     _assert_one_line_failure(res, code=2, says="usecase.precision=float16 is not one of")
+    _assert_nothing_written(res)
+
+
+def test_an_interpolation_that_does_not_resolve_exits_2_and_writes_nothing(run_cli):
+    res = run_cli("dataset=phantom", "scale=smoke", "note=${oc.env:USECASE_BENCH_UNSET_VAR}")
+    _assert_one_line_failure(res, code=2, says="the config does not resolve")
+    assert "USECASE_BENCH_UNSET_VAR" in res.error_lines()[0]
+    _assert_nothing_written(res)
+
+
+def _composed(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from usecases.core.cli import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        return compose(config_name="config", overrides=["dataset=phantom", *overrides])
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        ("usecase.train.batch_size=abc", "usecase.train.batch_size=abc must be a whole number"),
+        ("usecase.evaluate.batch_size=0", "usecase.evaluate.batch_size=0 must be a whole"),
+        ("usecase.timing.repeats=0", "usecase.timing.repeats=0 must be a whole number >= 1"),
+        ("usecase.timing.warmup=-1", "usecase.timing.warmup=-1 must be a whole number >= 0"),
+        ("usecase.timing.inference_batch_sizes=[]", "inference_batch_sizes is empty"),
+        ("usecase.timing.inference_batch_sizes=[1,2.5]", "inference_batch_sizes=2.5 must be"),
+        ("usecase.evaluate.thresholds=[0.3,1.5]", "must be numbers between 0 and 1"),
+        ("+scale.batch_size=0", "scale.batch_size=0 must be a whole number >= 1"),
+    ],
+)
+def test_a_setting_that_would_fail_after_training_is_refused_before_it(override, says):
+    from usecases.core.errors import ConfigError
+    from usecases.covid_ct.usecase import validate
+
+    validate(_composed())  # the defaults pass
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        validate(_composed(override))
+
+
+def test_a_results_dir_that_cannot_be_created_is_one_line(tmp_path):
+    from usecases.core.app import _make_run_dir
+    from usecases.core.errors import ConfigError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cfg = _composed(f"results_dir={blocker / 'results'}")
+    with pytest.raises(ConfigError, match=r"cannot create the run folder .* results_dir=DIR"):
+        _make_run_dir(cfg)
 
 
 def test_int8_check_threshold_outside_the_evaluated_ones_exits_2(run_cli):

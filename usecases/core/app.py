@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from usecases.core.devices import configure_process, resolve_device
 from usecases.core.environment import capture_environment
@@ -29,27 +30,29 @@ log = logging.getLogger("usecases")
 def run_usecase(cfg: DictConfig) -> int:
     """Run the configured use case; return the process exit code (0 ok, 1 failed, 2 usage)."""
     try:
+        _resolve(cfg)  # a broken ${...} is named before anything reads it
         module, device = _prepare(cfg)
+        resolved = _resolve(cfg)  # as validated (validate may settle a value)
         run_dir = _make_run_dir(cfg)
     except UserError as err:
         _say(f"error: {err}")
         return err.exit_code
 
     handler = _start_logging(run_dir)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     record = ResultRecord(
         run_id=run_dir.name,
         usecase=cfg.usecase.name,
         status="failed",
         started_at=_now(),
         config=resolved,
-        environment=capture_environment(),
+        environment={},
         device=device,
     )
     code = 1
     guard = TerminationGuard().__enter__()
     try:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+        record.environment = capture_environment()
         result = module.run(cfg, run_dir=run_dir, device=device)
         for key, value in result.items():  # "device" adds to what app.py resolved
             setattr(record, key, {**device, **value} if key == "device" else value)
@@ -93,6 +96,15 @@ def _write_report(run_dir: Path) -> None:
         log.exception("report not written")
 
 
+def _resolve(cfg: DictConfig) -> dict:
+    """The config with every ${...} resolved; ConfigError naming the one that does not."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        first = str(err).splitlines()[0]
+        raise ConfigError(f"the config does not resolve: {first}; fix that override.") from err
+
+
 def _prepare(cfg: DictConfig):
     """Checks that need no run folder: use case known, options valid, device usable."""
     name = cfg.usecase.name
@@ -116,7 +128,13 @@ def _make_run_dir(cfg: DictConfig) -> Path:
     run_dir = Path(cfg.results_dir) / cfg.usecase.name / str(run_id)
     if run_dir.exists():
         raise ConfigError(f"run folder {run_dir} already exists; choose another run_id.")
-    run_dir.mkdir(parents=True)
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create the run folder {run_dir} ({err.strerror}); "
+            "choose results_dir=DIR where you can write."
+        ) from err
     return run_dir
 
 

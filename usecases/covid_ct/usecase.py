@@ -32,13 +32,32 @@ log = logging.getLogger(__name__)
 def validate(cfg: DictConfig) -> None:
     """Reject impossible settings before the run folder exists."""
     check_dataset_config(cfg.dataset)
-    for key in ("n_filters", "epochs"):
-        value = cfg.scale.get(key)
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"scale.{key}={value} must be a positive integer.")
-    if cfg.usecase.train.batch_size < 1:
-        raise ConfigError(f"usecase.train.batch_size={cfg.usecase.train.batch_size} must be >= 1.")
-    if cfg.usecase.get("precision", "auto") not in PRECISIONS:
+    uc = cfg.usecase
+    for name, value, least in (
+        ("scale.n_filters", cfg.scale.get("n_filters"), 1),
+        ("scale.epochs", cfg.scale.get("epochs"), 1),
+        ("usecase.train.batch_size", uc.train.get("batch_size"), 1),
+        ("usecase.evaluate.batch_size", uc.evaluate.get("batch_size"), 1),
+        ("usecase.timing.repeats", uc.timing.get("repeats"), 1),
+        ("usecase.timing.warmup", uc.timing.get("warmup"), 0),
+    ):
+        _check_whole(name, value, least=least)
+    if cfg.scale.get("batch_size") is not None:
+        _check_whole("scale.batch_size", cfg.scale.batch_size, least=1)
+    sizes = uc.timing.get("inference_batch_sizes")
+    if not sizes:
+        raise ConfigError("usecase.timing.inference_batch_sizes is empty; e.g. [1,8].")
+    for size in sizes:
+        _check_whole("usecase.timing.inference_batch_sizes", size, least=1)
+    thresholds = uc.evaluate.get("thresholds") or []
+    if not thresholds or not all(
+        isinstance(t, float | int) and not isinstance(t, bool) and 0 < t < 1 for t in thresholds
+    ):
+        raise ConfigError(
+            f"usecase.evaluate.thresholds={thresholds} must be numbers between 0 and 1, "
+            "e.g. [0.3,0.5]."
+        )
+    if uc.get("precision", "auto") not in PRECISIONS:
         raise ConfigError(
             f"usecase.precision={cfg.usecase.precision} is not one of {', '.join(PRECISIONS)}."
         )
@@ -48,6 +67,12 @@ def validate(cfg: DictConfig) -> None:
             f"usecase.export.int8_dice_at={at} is not one of usecase.evaluate.thresholds "
             f"({', '.join(map(str, cfg.usecase.evaluate.thresholds))})."
         )
+
+
+def _check_whole(name: str, value, *, least: int) -> None:
+    """ConfigError unless ``value`` is a whole number >= ``least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{name}={value} must be a whole number >= {least}.")
 
 
 def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
@@ -97,11 +122,11 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
     metrics = segmentation_metrics(ds.y_test, prob, thresholds=tuple(uc.evaluate.thresholds))
     log.info("test Dice (pooled) at 0.3: %s", metrics.get("0.3", {}).get("dice_pooled"))
 
+    artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
     timings = {
         **fit["timings"],
         **_inference_timings(model, ds.x_test, uc.timing, policy=precision["policy"]),
     }
-    artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
     onnx = _onnx_steps(model, prob, ds=ds, spec=spec, cfg=cfg, run_dir=run_dir, saved=artifacts)
     timings.update(onnx["timings"])
     forward_flops = forward_flops_per_image(model)

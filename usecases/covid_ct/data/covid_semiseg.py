@@ -171,8 +171,14 @@ def _write_cache(cache_dir: Path | None, checksum: str, arrays: dict[str, np.nda
     """Write the cache atomically (temporary file, then rename)."""
     if cache_dir is None:
         return
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.part")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.part")
+    except OSError as err:
+        raise DataError(
+            f"cannot write the prepared-slice cache in {cache_dir} ({err.strerror}); "
+            "give a cache folder you can write (run.py: cache_dir=DIR)."
+        ) from err
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, **arrays)
