@@ -199,6 +199,29 @@ def test_an_ignored_usecase_is_left_out_of_both_sets(tmp_path, real, capsys):
     assert "left out on request: colabfold_spike" in capsys.readouterr().out
 
 
+def test_ignoring_an_unknown_or_every_usecase_exits_2(tmp_path, real, capsys):
+    args = _gate(tmp_path, [real], [real], "--ignore-usecase", "colabfold")
+    assert gate.main(args) == 2
+    assert "--ignore-usecase colabfold: no such use case" in capsys.readouterr().err
+    args = _gate(tmp_path / "b", [real], [real], "--ignore-usecase", "covid_ct")
+    assert gate.main(args) == 2
+    assert "nothing left to compare" in capsys.readouterr().err
+
+
+def test_an_output_path_that_is_a_folder_exits_2_with_one_line(tmp_path, real, capsys):
+    for option in ("--json", "--markdown"):
+        assert gate.main(_gate(tmp_path, [real], [real], option, str(tmp_path))) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line == f"error: {option} {tmp_path} is a folder; give a file name"
+
+
+def test_a_timing_of_zero_is_a_regression_not_a_pass(tmp_path, real, capsys):
+    current = copy.deepcopy(real)
+    current["timings"]["train_step"]["median_s"] = 0.0
+    assert gate.main(_gate(tmp_path, [real], [current])) == 1
+    assert STEP in capsys.readouterr().out.strip().splitlines()[-1]
+
+
 def test_bad_rules_file_exits_2(tmp_path, real, capsys):
     rules = tmp_path / "rules.yaml"
     rules.write_text(

@@ -98,7 +98,7 @@ class GateResult:
         return 1 if self.regressions else 0
 
 
-def load_rules(path: Path | None = None) -> Rules:
+def load_rules(*, path: Path | None = None) -> Rules:
     """Read gate rules from YAML (default ``conf/gate/default.yaml``); GateInputError if bad."""
     path = DEFAULT_RULES if path is None else Path(path)
     try:
@@ -319,8 +319,8 @@ def _check(
         limit = rule.max_slowdown or rules.timing_noise.get(
             device, max(rules.timing_noise.values(), default=2.0)
         )
-        if base <= 0 or cur <= 0:
-            return Check(run, path, rule.kind, base, cur, "n/a", f"x{limit:g}", OK)
+        if base <= 0 or cur <= 0:  # a timer that reads 0 or less is broken, not fast
+            return Check(run, path, rule.kind, base, cur, "not positive", "> 0", REGRESSION)
         slowdown = cur / base if rule.direction == "lower" else base / cur
         verdict = REGRESSION if slowdown > limit else OK
         return Check(
@@ -434,33 +434,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the checks as JSON")
     args = parser.parse_args(argv)
     try:
-        rules = load_rules(args.rules)
+        for option, out in (("--markdown", args.markdown), ("--json", args.json)):
+            if out is not None and out.is_dir():
+                raise GateInputError(f"{option} {out} is a folder; give a file name")
+        rules = load_rules(path=args.rules)
         baseline = load_set(args.baseline, what="baseline")
         current = load_set(args.current, what="current")
-        ignored = set(args.ignore_usecase)
-        baseline = {k: v for k, v in baseline.items() if v[1].usecase not in ignored}
-        current = {k: v for k, v in current.items() if v[1].usecase not in ignored}
-        result = compare_sets(baseline, current, rules=rules)
-        if ignored:
-            left_out = f"left out on request: {', '.join(sorted(ignored))}"
-            result = GateResult(result.checks, (*result.notes, left_out))
+        result = _compare_without(baseline, current, ignored=set(args.ignore_usecase), rules=rules)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(result))
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(format_markdown(result))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "exit_code": result.exit_code,
-            "verdict": verdict_line(result),
-            "checks": [asdict(c) for c in result.checks],
-            "notes": list(result.notes),
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    payload = {
+        "exit_code": result.exit_code,
+        "verdict": verdict_line(result),
+        "checks": [asdict(c) for c in result.checks],
+        "notes": list(result.notes),
+    }
+    try:
+        for out, text in (
+            (args.markdown, format_markdown(result)),
+            (args.json, json.dumps(payload, indent=2) + "\n"),
+        ):
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(text)
+    except OSError as err:
+        print(f"error: cannot write {err.filename} ({err.strerror})", file=sys.stderr)
+        return 2
     return result.exit_code
+
+
+def _compare_without(baseline: dict, current: dict, *, ignored: set[str], rules: Rules):
+    """compare_sets without the ``ignored`` use cases; GateInputError if one is unknown or
+    nothing is left to compare."""
+    present = {rec.usecase for _, rec in (*baseline.values(), *current.values())}
+    unknown = sorted(ignored - present)
+    if unknown:
+        raise GateInputError(
+            f"--ignore-usecase {', '.join(unknown)}: no such use case in the records "
+            f"(they have {', '.join(sorted(present))})"
+        )
+    baseline = {k: v for k, v in baseline.items() if v[1].usecase not in ignored}
+    current = {k: v for k, v in current.items() if v[1].usecase not in ignored}
+    if not baseline or not current:
+        raise GateInputError("nothing left to compare after --ignore-usecase")
+    result = compare_sets(baseline, current, rules=rules)
+    if ignored:
+        left_out = f"left out on request: {', '.join(sorted(ignored))}"
+        result = GateResult(result.checks, (*result.notes, left_out))
+    return result
 
 
 if __name__ == "__main__":
