@@ -294,3 +294,19 @@ def test_medseg_volume_that_is_not_3d_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         load_medseg_nifti(tmp_path)
     assert "3-D" in _message(info)
+
+
+def test_the_galaxy_h5_command_never_replaces_a_file_without_force(tmp_path: Path, capsys) -> None:
+    from usecases.covid_ct.data.write_galaxy_h5 import main
+
+    original = tmp_path / "combined_CT_datasets.h5"
+    original.write_bytes(b"the Zenodo file")
+    for out, says in ((original, "exists; move it away or pass --force"), (tmp_path, "a folder")):
+        assert main(["--root", str(tmp_path / "absent"), "--out", str(out)]) == 1
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("error: ") and says in line
+    assert original.read_bytes() == b"the Zenodo file"
+    with pytest.raises(DataError, match="pass --force"):
+        write_galaxy_h5(_small_phantom(), original)
+    write_galaxy_h5(_small_phantom(), original, overwrite=True)
+    assert load_galaxy_h5(original).counts == _small_phantom().counts

@@ -229,6 +229,37 @@ def test_tar_with_symlink_is_refused(tmp_path: Path, server: Server) -> None:
     _assert_clean(parent)
 
 
+@pytest.mark.parametrize(
+    ("archive", "mode"), [("zip", ""), ("tar", "gz"), ("tar", "bz2"), ("tar", "xz")]
+)
+def test_a_corrupt_compressed_archive_is_one_line_and_nothing_left(
+    tmp_path: Path, server: Server, archive: str, mode: str
+) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB that compresses, so the damage hits the stream
+    path = server.root / f"bad.{archive}"
+    if archive == "zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("top/data/a.bin", data)
+    else:
+        with tarfile.open(path, f"w:{mode}") as tf:
+            info = tarfile.TarInfo("top/data/a.bin")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 64] = bytes(64)  # no published sha256: only unpacking can tell
+    path.write_bytes(bytes(raw))
+    mdir = _manifest(
+        tmp_path / "m", "bad", url=server.url(path.name), filename=path.name,
+        archive=archive, member_prefix="top/data/",
+    )  # fmt: skip
+    parent = tmp_path / "data"
+    with pytest.raises(DataError, match=f"not a valid {archive} file") as info:
+        fetch("bad", dest=parent / "bad", manifest_dir=mdir)
+    assert "\n" not in str(info.value)
+    _assert_clean(parent)
+
+
 def test_single_file_wrong_size_is_refused_and_deleted(tmp_path: Path, server: Server) -> None:
     (server.root / "blob.bin").write_bytes(b"0123456789")
     mdir = _manifest(tmp_path / "m", "blob", url=server.url("blob.bin"), size=11)

@@ -8,8 +8,11 @@ failed fetch leaves nothing half-written. ``<dest>/SHA256SUMS`` lists every file
 from __future__ import annotations
 
 import argparse
+import bz2
 import contextlib
+import gzip
 import logging
+import lzma
 import os
 import re
 import shutil
@@ -18,6 +21,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -56,12 +60,6 @@ def _expected_sums(manifest: Manifest, dest: Path) -> dict[str, str] | None:
         return {manifest.filename: manifest.sha256}
     recorded = dest / SUMS_NAME
     return read_checksums(recorded) if recorded.is_file() else None
-
-
-def verify_copy(name: str, *, dest: Path, manifest_dir: Path | None = None) -> None:
-    """Raise DataError unless ``dest`` holds a complete, verified copy of dataset ``name``."""
-    manifest = load_manifest(name, manifest_dir=manifest_dir)
-    _verify(manifest, Path(dest))
 
 
 def _verify(manifest: Manifest, dest: Path) -> None:
@@ -210,8 +208,28 @@ def _extract_zip(manifest: Manifest, archive: Path, tmp: Path, wanted: set[str] 
     return count
 
 
+# Compressed tar streams by their first bytes: tarfile reads a member without reaching the
+# stream's trailer, so a damaged stream's checksum (gzip CRC, xz check) is read separately.
+_COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
+
+
+def _check_stream(archive: Path) -> None:
+    """Decompress ``archive`` to its end (gzip/bz2/xz); the decompressor raises if damaged."""
+    with archive.open("rb") as f:
+        head = f.read(6)
+    for magic, opener in _COMPRESSED.items():
+        if head.startswith(magic):
+            try:
+                with opener(archive, "rb") as stream:
+                    while stream.read(1 << 20):
+                        pass
+            except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:  # bz2: OSError
+                raise tarfile.ReadError(f"damaged compressed stream: {_reason(exc)}") from exc
+
+
 def _extract_tar(manifest: Manifest, archive: Path, tmp: Path, wanted: set[str] | None) -> int:
     count = 0
+    _check_stream(archive)
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
         for member in members:
@@ -238,7 +256,15 @@ def _unpack(manifest: Manifest, archive: Path, tmp: Path, wanted: set[str] | Non
             count = _extract_zip(manifest, archive, tmp, wanted)
         else:
             count = _extract_tar(manifest, archive, tmp, wanted)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        EOFError,
+        zlib.error,
+        gzip.BadGzipFile,
+        lzma.LZMAError,
+    ) as exc:
+        # a corrupt compressed stream: zlib.error, BadGzipFile, LZMAError or EOFError
         raise DataError(
             f"the downloaded {manifest.name} archive is not a valid {manifest.archive} file "
             f"({_reason(exc)}); the download was deleted"

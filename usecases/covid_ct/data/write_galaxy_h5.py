@@ -21,12 +21,14 @@ from usecases.covid_ct.data import CTDataset, check_pair_shapes
 from usecases.covid_ct.data.galaxy_h5 import FILENAME, KEYS, file_sha256
 
 
-def write_galaxy_h5(ds: CTDataset, path: Path) -> Path:
+def write_galaxy_h5(ds: CTDataset, path: Path, *, overwrite: bool = False) -> Path:
     """Write ``ds`` to ``path`` in the Galaxy layout (all float32), atomically; return path.
 
-    Images (N, H, W, 1) and one-hot masks (N, H, W, 2) per split; DataError if unwritable.
+    Images (N, H, W, 1) and one-hot masks (N, H, W, 2) per split. DataError if unwritable,
+    or if ``path`` exists and ``overwrite`` is false.
     """
     path = Path(path)
+    _check_out(path, overwrite=overwrite)
     arrays = {
         "train": (ds.x_train, ds.y_train),
         "valid": (ds.x_valid, ds.y_valid),
@@ -34,9 +36,9 @@ def write_galaxy_h5(ds: CTDataset, path: Path) -> Path:
     }
     for split, (x, y) in arrays.items():
         check_pair_shapes(x, y, what=f"{ds.name} {split}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_suffix(".h5.part")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(part, "w") as handle:
             for split, (x_key, y_key) in KEYS.items():
                 x, y = arrays[split]
@@ -53,6 +55,14 @@ def write_galaxy_h5(ds: CTDataset, path: Path) -> Path:
     return path
 
 
+def _check_out(path: Path, *, overwrite: bool) -> None:
+    """DataError when ``path`` is a folder, or a file that must not be overwritten."""
+    if path.is_dir():
+        raise DataError(f"--out {path} is a folder; give a file name, e.g. {path / FILENAME}.")
+    if path.exists() and not overwrite:
+        raise DataError(f"{path} exists; move it away or pass --force to replace it.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: load covid_semiseg from ``--root`` and write the Galaxy HDF5 to ``--out``."""
     parser = argparse.ArgumentParser(
@@ -67,12 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help=f"output file, e.g. {FILENAME}")
     parser.add_argument("--cache-dir", type=Path, default=None, help="prepared-slice cache")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     args = parser.parse_args(argv)
     from usecases.covid_ct.data.covid_semiseg import load_covid_semiseg
 
     try:
+        _check_out(args.out, overwrite=args.force)  # before the slow part
+        if args.cache_dir is not None and args.cache_dir.exists() and not args.cache_dir.is_dir():
+            raise DataError(f"--cache-dir {args.cache_dir} is a file; give a folder.")
         ds = load_covid_semiseg(root=args.root, cache_dir=args.cache_dir)
-        out = write_galaxy_h5(ds, args.out)
+        out = write_galaxy_h5(ds, args.out, overwrite=args.force)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
