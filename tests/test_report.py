@@ -71,10 +71,9 @@ def colabfold_record(
     residues: int = 30,
     pdb: bool = True,
     plddt_list: bool = True,
-    nested: bool = False,
 ) -> Path:
     """A colabfold_spike record in the shape usecases/colabfold_spike writes (two models, best
-    model_2); ``nested`` puts the per-model dicts under ``metrics.models`` instead."""
+    model_2)."""
     (folder / "colabfold").mkdir(parents=True, exist_ok=True)
     per_model, artifacts = {}, {"colabfold_dir": "colabfold"}
     for k, shift in ((1, 0.0), (2, 8.0)):
@@ -96,7 +95,7 @@ def colabfold_record(
             (folder / file).write_text(_pdb(plddt))
             artifacts[f"{name}_pdb"] = file
     metrics: dict = {"weights": "random", "best_model": "model_2", "num_models_run": 2}
-    metrics.update({"models": per_model} if nested else per_model)
+    metrics.update(per_model)
     metrics["rank_1"] = {"model": "model_2", "mean_plddt": per_model["model_2"]["mean_plddt"]}
     metrics["mean_plddt_best"] = per_model["model_2"]["mean_plddt"]
     data = {
@@ -268,13 +267,6 @@ def test_models_table_marks_the_best_model_and_skips_rank_aliases(report):
     names = [r.split("|")[1].strip() for r in rows[2:]]  # after the header and the rule
     assert names == ["model_1", "model_2 (best)"]
     assert "spike_30_unrelaxed_rank_001_alphafold2_ptm_model_2_seed_000.pdb" in rows[3]
-
-
-def test_a_record_with_models_nested_under_metrics_models_renders_the_same(tmp_path):
-    fold = colabfold_record(tmp_path / "colabfold_spike" / "cf", nested=True)
-    page = _parse(write_report([fold], out_dir=tmp_path / "out")["html"].read_text())
-    assert {"fig-plddt-0", "fig-structure-0"} <= set(page.images)
-    assert "tab-models-0" in page.ids
 
 
 def test_plddt_comes_from_pdb_b_factors_when_the_record_lists_none(tmp_path):

@@ -357,23 +357,3 @@ def checked_params_loader(folder: Path, *, shapes: RandomAlphaFoldParams) -> Ite
 
     with _loader_replaced(cf_models, checked_loader):
         yield
-
-
-def write_random_params_dir(
-    folder: Path,
-    *,
-    model_type: str = "alphafold2_ptm",
-    seed: int = 0,
-    models: tuple[int, ...] = MODEL_NUMBERS,
-) -> Path:
-    """Write random ``params_model_{n}[_ptm].npz`` files of the exact shapes into ``folder``.
-
-    For tests of the file-reading path (about 373 MB per model); returns ``folder``.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    params = RandomAlphaFoldParams(seed=seed)
-    for n in models:
-        name = param_file_name(model_type=model_type, model_number=n)
-        np.savez(folder / name, **params.flat(model_type=model_type, model_number=n))
-    return folder

@@ -25,8 +25,8 @@ from typing import Any
 from usecases.core.gate import find_records, run_key
 from usecases.core.record import ResultRecord, load_record
 
-PLDDT_KEYS = ("plddt_per_residue", "plddt", "per_residue_plddt")
-BEST_PLDDT_KEYS = ("plddt_per_residue_best", "per_residue_plddt")
+PLDDT_KEY = "plddt_per_residue"  # of each model entry
+BEST_PLDDT_KEY = "plddt_per_residue_best"  # of the best model, at the top of the metrics
 
 
 @dataclass(frozen=True)
@@ -153,13 +153,9 @@ def colabfold_models(run: Run) -> list[ModelScore]:
     best = best_model_name(metrics, raw)
     models = []
     for name, entry in raw.items():
-        plddt = _plddt_list(entry)
-        for key in BEST_PLDDT_KEYS:
-            per_residue = metrics.get(key)
-            if not plddt and isinstance(per_residue, Mapping):
-                plddt = _floats(per_residue.get(name))
-            if not plddt and isinstance(per_residue, list) and name == best:
-                plddt = _floats(per_residue)
+        plddt = _floats(entry.get(PLDDT_KEY))
+        if not plddt and name == best:
+            plddt = _floats(metrics.get(BEST_PLDDT_KEY))
         pdb = _pdb_for(name, run, pdbs, only=len(raw) == 1)
         if not plddt and pdb is not None:
             plddt = tuple(b for _, b in read_ca_trace(pdb))
@@ -168,7 +164,7 @@ def colabfold_models(run: Run) -> list[ModelScore]:
                 name=str(name),
                 mean_plddt=number(entry.get("mean_plddt")),
                 ptm=number(entry.get("ptm")),
-                time_s=number(entry.get("time_s") or entry.get("seconds")),
+                time_s=number(entry.get("time_s")),
                 plddt=plddt,
                 pdb=pdb,
             )
@@ -177,21 +173,13 @@ def colabfold_models(run: Run) -> list[ModelScore]:
 
 
 def model_entries(metrics: Mapping) -> dict[str, Mapping]:
-    """{model name: its metrics} from ``metrics.models`` or the top-level per-model dicts."""
-    raw = metrics.get("models") or metrics.get("per_model")
-    if isinstance(raw, list):
-        raw = {
-            str(m.get("name") or m.get("model") or f"model_{i + 1}"): m
-            for i, m in enumerate(raw)
-            if isinstance(m, Mapping)
-        }
-    if not isinstance(raw, Mapping):
-        raw = {
-            k: v
-            for k, v in metrics.items()
-            if isinstance(v, Mapping) and "mean_plddt" in v and "model" not in v
-        }
-    return {str(k): v for k, v in raw.items() if isinstance(v, Mapping)}
+    """{model name: its metrics}: the per-model dicts at the top of ``metrics`` (rank entries,
+    which name their ``model``, excluded)."""
+    return {
+        str(k): v
+        for k, v in metrics.items()
+        if isinstance(v, Mapping) and "mean_plddt" in v and "model" not in v
+    }
 
 
 def best_model_name(metrics: Mapping, models: Mapping) -> str | None:
@@ -243,14 +231,6 @@ def _pdb_for(name: str, run: Run, pdbs: list[Path], *, only: bool) -> Path | Non
     if matches:
         return sorted(matches)[0]
     return pdbs[0] if only and len(pdbs) == 1 else None
-
-
-def _plddt_list(entry: Mapping) -> tuple[float, ...]:
-    for key in PLDDT_KEYS:
-        values = _floats(entry.get(key))
-        if values:
-            return values
-    return ()
 
 
 def _floats(values: Any) -> tuple[float, ...]:
