@@ -479,3 +479,17 @@ def test_importing_colabfold_keeps_jax_gpu_memory_defaults():
         check=True,
     ).stdout.split()
     assert out == ["0", "0.75"]  # not ColabFold's "1" and "4.0" (4x the GPU, unified memory)
+
+
+def test_a_model_whose_timing_and_score_were_not_captured_stops_the_run(tmp_path):
+    from usecases.colabfold_spike.fold import ModelTiming, _read_models
+
+    name = "job_scores_rank_001_alphafold2_ptm_model_1_seed_000.json"
+    (tmp_path / name).write_text('{"plddt": [80.0, 90.0], "ptm": 0.5}')
+    with pytest.raises(RuntimeError, match=r"no timing and score of its model \(alphafold2_ptm"):
+        _read_models(tmp_path, jobname="job", timings=[])
+    # captured: the model is read with ColabFold's own mean pLDDT, not the residues' mean
+    tag = "alphafold2_ptm_model_1_seed_000"
+    timing = ModelTiming(total_s=2.0, forwards_s=[2.0], tag=tag, mean_plddt=84.9)
+    (model,) = _read_models(tmp_path, jobname="job", timings=[timing])
+    assert model.mean_plddt == 84.9 and model.mean_plddt_residues == 85.0 and model.time_s == 2.0

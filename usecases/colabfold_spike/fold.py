@@ -328,7 +328,13 @@ def _read_models(out_dir: Path, *, jobname: str, timings: list[ModelTiming]) -> 
         tag = rank_tag.split("_", 2)[2]
         scores = json.loads(scores_path.read_text())
         plddt = [float(x) for x in scores["plddt"]]
-        timing = by_tag.get(tag, ModelTiming(total_s=float("nan"), forwards_s=[]))
+        timing = by_tag.get(tag)
+        if timing is None or timing.mean_plddt is None:  # never a NaN time or a guessed score
+            raise RuntimeError(
+                f"ColabFold wrote {scores_path.name}, but no timing and score of its model "
+                f"({tag}) were captured from RunModel.predict; this ColabFold version may name "
+                "its models differently (see fold.py's prediction callback)"
+            )
         pdb = out_dir / f"{jobname}_unrelaxed_{rank_tag}.pdb"
         from_residues = float(np.mean(plddt))
         ptm = timing.ptm if timing.ptm is not None else scores.get("ptm")
@@ -337,7 +343,7 @@ def _read_models(out_dir: Path, *, jobname: str, timings: list[ModelTiming]) -> 
                 model=model,
                 rank=int(rank),
                 tag=tag,
-                mean_plddt=from_residues if timing.mean_plddt is None else timing.mean_plddt,
+                mean_plddt=timing.mean_plddt,
                 mean_plddt_residues=from_residues,
                 ptm=None if ptm is None else float(ptm),
                 max_pae=None if scores.get("max_pae") is None else float(scores["max_pae"]),
