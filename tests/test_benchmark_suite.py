@@ -56,6 +56,7 @@ def saved_run(tmp_path_factory, prepared_cache) -> Path:
     )  # fmt: skip
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "keras_predict_on_batch" in res.stdout and "GEMM ceilings: float32" in res.stdout
+    assert "\ndata: " in res.stdout  # real slices or phantom: the summary says which
     saved = Path(f"{out}-tensorflow.json")
     data = json.loads(saved.read_text())
     assert {b["extra_info"]["path"] for b in data["benchmarks"]} == {"keras_predict_on_batch"}

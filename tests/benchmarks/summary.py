@@ -17,8 +17,10 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
     lines = [
         "GEMM ceilings: "
         + "; ".join(
-            f"{p} {c['gflops']:,.0f} GFLOP/s ({c['library']})" for p, c in sorted(ceilings.items())
-        )
+            f"{p} {c['gflops']:,.0f} {'GOP/s' if p == 'int8' else 'GFLOP/s'} ({c['library']})"
+            for p, c in sorted(ceilings.items())
+        ),
+        "data: " + ", ".join(sorted({str(r.info.get("data", "not recorded")) for r in rows})),
     ]
     blocks: dict[tuple, list] = {}
     for r in rows:
