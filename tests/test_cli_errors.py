@@ -49,7 +49,7 @@ def test_a_seed_that_is_not_a_whole_number_exits_2_and_writes_nothing(run_cli):
     _assert_nothing_written(res)
 
 
-def test_an_internal_failure_keeps_its_traceback_out_of_the_terminal():
+def test_the_console_formatter_drops_the_traceback_that_run_log_keeps():
     try:
         raise TypeError("planted")
     except TypeError:

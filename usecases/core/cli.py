@@ -84,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # Hydra's argparse takes -m only before the overrides; accept it anywhere
     flags = [a for a in args if a in MULTIRUN_FLAGS]
-    sys.argv = [sys.argv[0], *flags, *(a for a in args if a not in MULTIRUN_FLAGS)]
-    _app()
+    saved = sys.argv  # hydra.main reads sys.argv; put it back for in-process callers
+    sys.argv = [saved[0], *flags, *(a for a in args if a not in MULTIRUN_FLAGS)]
+    try:
+        _app()
+    finally:
+        sys.argv = saved
     code = max(codes, default=0)
     if code in (130, 143):  # interrupted mid-run: the record is written; skip framework teardown,
         sys.stdout.flush()  # which can crash with training threads stopped half-way

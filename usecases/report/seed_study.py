@@ -50,10 +50,12 @@ class Group:
 
     @property
     def mean(self) -> float:
+        """Mean pooled Dice of the group's runs (0-1)."""
         return statistics.fmean(self.dice)
 
     @property
     def sd(self) -> float | None:
+        """Sample standard deviation of the pooled Dice; None for a single run."""
         return statistics.stdev(self.dice) if len(self.dice) > 1 else None
 
 
