@@ -94,10 +94,14 @@ def test_a_precision_set_by_the_user_is_used_and_recorded(run_cli):
     assert [c["name"] for c in record.checks] == ["onnx_parity"]
 
 
-def test_a_second_run_id_collision_is_refused(run_cli):
-    _one_ok_record(run_cli("dataset=phantom", "scale=smoke", "device=cpu", "run_id=twice"))
+def test_a_run_id_that_exists_is_refused_and_its_folder_left_untouched(run_cli, tmp_path):
+    earlier = tmp_path / "results" / "covid_ct" / "twice"
+    earlier.mkdir(parents=True)
+    (earlier / "record.json").write_text('{"an": "earlier run"}')
     res = run_cli("dataset=phantom", "scale=smoke", "device=cpu", "run_id=twice")
     assert res.code == 2 and "already exists" in res.error_lines()[0]
+    assert [p.name for p in earlier.iterdir()] == ["record.json"]
+    assert (earlier / "record.json").read_text() == '{"an": "earlier run"}'
 
 
 @pytest.mark.slow
