@@ -2,8 +2,10 @@
 # Prepare what a lent GPU machine lacks for covid_ct on Keras-on-JAX: it has Python 3.12 with
 # jax, numpy, scipy, scikit-image, h5py and onnxruntime but no TensorFlow and no internet.
 # Writes .whl/ (the pinned wheels of requirements.lock that are missing there) and
-# .devdata/covid_semiseg (a copy of ../shared/data/covid_semiseg, 45 MB); both are git-ignored
-# and travel with `carry: [".whl", ".devdata"]`. scripts/seed_study.sh installs the wheels.
+# .devdata/covid_semiseg.tar (../shared/data/covid_semiseg as one file, 45 MB: its JPEG slices
+# are already compressed, and its prepared arrays would be twice that); both are git-ignored
+# and travel with `carry: [".whl", ".devdata"]`. scripts/device_env.sh, which the one-call
+# scripts (seed_study.sh, gpu_measure.sh) source, installs the wheels and unpacks the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names='hydra-core|jsonschema|jsonschema-specifications|keras|namex|omegaconf|optree'
@@ -24,6 +26,7 @@ if [ ! -d "$data/Dataset" ]; then
   echo "error: $data not found; put the COVID-SemiSeg copy there (see data_manifests/covid_semiseg.yaml)" >&2
   exit 1
 fi
-mkdir -p .devdata
-cp -a "$data" .devdata/
-echo "ready: .whl ($(ls .whl | wc -l) wheels) and .devdata/covid_semiseg; carry both"
+rm -rf .devdata && mkdir -p .devdata
+tar cf .devdata/covid_semiseg.tar --sort=name -C "$(dirname "$data")" covid_semiseg
+size=$(du -cm .whl .devdata | tail -1 | cut -f1)
+echo "ready: .whl ($(ls .whl | wc -l) wheels) and .devdata/covid_semiseg.tar; carry both (${size} MiB of the 64)"

@@ -10,31 +10,17 @@
 #   device=cpu scale=ci dataset.root=../shared/data/covid_semiseg
 # Writes OUT/study.txt, OUT/seed_study.json and OUT/records.tar.gz (each run without its .npz); the
 # runs themselves go to $STUDY_RUNS (default /tmp/seed-study-runs). On a lent GPU machine
-# carry .whl (hydra-core, omegaconf, antlr4, keras, jsonschema, pooch ... as wheels) and the
-# data folder; the wheels are installed first when .whl exists. JAX's persistent compilation
-# cache lets every run after the first of each precision skip XLA compilation.
+# carry .whl and .devdata (scripts/prepare_device.sh; scripts/device_env.sh installs and
+# unpacks them). JAX's persistent compilation cache lets every run after the first of each
+# precision skip XLA compilation.
 set -euo pipefail
 out=${1:?usage: scripts/seed_study.sh OUT [OVERRIDES...]}
 shift
 mkdir -p "$out"
 out=$(cd "$out" && pwd) # OUT relative to the caller, before the cd
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
-if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-"$PY" -c "import hydra, keras, pooch, jsonschema, scipy" || {
-  echo "error: $PY lacks hydra/keras/pooch/jsonschema/scipy; bash scripts/prepare_device.sh here, carry .whl" >&2
-  exit 2
-}
-export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}
-export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
+. scripts/device_env.sh # PY, DATA; carried wheels and data; JAX compilation cache
 runs=${STUDY_RUNS:-/tmp/seed-study-runs}
-data=.devdata/covid_semiseg
-[ -d "$data" ] || data=../shared/data/covid_semiseg
 
 overrides=("$@")
 given() { # is KEY (or a group KEY) set by the caller, with or without a +/++/~ prefix?
@@ -45,7 +31,7 @@ given() { # is KEY (or a group KEY) set by the caller, with or without a +/++/~ 
   done
   return 1
 }
-given dataset || given dataset.root || overrides+=("dataset.root=$data")
+given dataset || given dataset.root || overrides+=("dataset.root=$DATA")
 for d in backend=jax device=gpu scale=galaxy seed=1,2,3,4 \
   usecase.precision=float32,mixed_bfloat16 usecase.export.onnx=false \
   usecase.save_weights=false report=false "cache_dir=/tmp/usecase-bench-cache"; do

@@ -1,10 +1,12 @@
-"""scripts/gpu_benchmark.py runs end to end on the CPU and writes a complete record."""
+"""The one-call GPU measurements (gpu_measure.sh, gpu_benchmark.py) run end to end on CPU."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
+import tarfile
 
 from tests.conftest import REPO
 from usecases.core.record import load_record
@@ -12,9 +14,10 @@ from usecases.core.record import load_record
 
 def test_gpu_benchmark_runs_on_cpu_and_records_every_hot_path(tmp_path):
     with_colabfold = importlib.util.find_spec("colabfold") is not None
-    cmd = [
-        sys.executable,
-        str(REPO / "scripts" / "gpu_benchmark.py"),
+    cmd = [  # through the one-call wrapper, as on the GPU machine
+        "bash",
+        str(REPO / "scripts" / "gpu_measure.sh"),
+        str(tmp_path),
         "--dataset",
         "phantom",
         "--n-filters",
@@ -27,12 +30,11 @@ def test_gpu_benchmark_runs_on_cpu_and_records_every_hot_path(tmp_path):
         "2",
         "--gemm-size",
         "256",
-        "--out",
-        str(tmp_path),
     ]
     if with_colabfold:
         cmd += ["--colabfold-lengths", "16", "--colabfold-recycles", "0"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = load_record(tmp_path / "record.json")
     t = record.timings
@@ -84,3 +86,32 @@ def test_an_internal_failure_is_one_line_with_the_traceback_in_a_file(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "internal failure (RuntimeError: cuDNN exploded)" in line
     assert "Traceback" in (tmp_path / "error.log").read_text()
+
+
+def test_the_carried_data_file_is_unpacked_once_and_used(tmp_path):
+    tree = tmp_path / "src" / "covid_semiseg" / "Dataset"
+    tree.mkdir(parents=True)
+    (tree / "slice.txt").write_text("a slice")
+    tarball = tmp_path / "covid_semiseg.tar"
+    with tarfile.open(tarball, "w") as tf:
+        tf.add(tmp_path / "src" / "covid_semiseg", arcname="covid_semiseg")
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "DEVICE_DATA_TAR": str(tarball),
+        "DEVICE_DATA_DIR": str(tmp_path / "unpacked"),
+    }
+    show = 'set -e; . scripts/device_env.sh; echo "$DATA"; cat "$DATA/Dataset/slice.txt"'
+    for _ in range(2):  # the second call finds the unpacked copy
+        proc = subprocess.run(
+            ["bash", "-c", show], cwd=REPO, env=env, capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == [str(tmp_path / "unpacked" / "covid_semiseg"), "a", "slice"]
+    tarball.write_bytes(b"not a tar")  # damaged, and nothing unpacked yet elsewhere
+    env["DEVICE_DATA_DIR"] = str(tmp_path / "elsewhere")
+    proc = subprocess.run(
+        ["bash", "-c", show], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")

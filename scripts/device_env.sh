@@ -1,0 +1,33 @@
+# Sourced by the one-call device scripts (seed_study.sh, gpu_measure.sh): the Python to use,
+# the carried wheels installed where the machine lacks them, the carried data unpacked, and
+# JAX's persistent compilation cache. Sets PY and DATA (the covid_semiseg folder to read).
+#
+# Carried (scripts/prepare_device.sh makes both here): .whl/*.whl (pinned packages a GPU image
+# without TensorFlow lacks) and .devdata/covid_semiseg.tar (the real slices, one 45 MB file).
+# Without them: the repository's .venv and ../shared/data/covid_semiseg.
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
+if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+"$PY" -c "import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ('hydra', 'keras', 'pooch', 'jsonschema', 'scipy')))" || {
+  echo "error: $PY lacks hydra/keras/pooch/jsonschema/scipy; run bash scripts/prepare_device.sh here and carry .whl" >&2
+  exit 2
+}
+DATA=../shared/data/covid_semiseg
+tarball=${DEVICE_DATA_TAR:-.devdata/covid_semiseg.tar}
+if [ -f "$tarball" ]; then
+  DATA=${DEVICE_DATA_DIR:-/tmp/usecase-bench-data}/covid_semiseg
+  if [ ! -d "$DATA/Dataset" ]; then
+    mkdir -p "$(dirname "$DATA")"
+    tar xf "$tarball" -C "$(dirname "$DATA")" && [ -d "$DATA/Dataset" ] || {
+      echo "error: $tarball did not unpack to covid_semiseg/Dataset; run bash scripts/prepare_device.sh again" >&2
+      exit 2
+    }
+  fi
+fi
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3

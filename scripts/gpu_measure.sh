@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The GPU measurements of the covid_ct hot paths in one call (scripts/gpu_benchmark.py: Keras on
+# JAX, paper width, training steps and epochs of the real slices in float32 and bf16, inference,
+# GEMM ceilings per precision; optionally a ColabFold fold) on an offline GPU machine.
+#
+#   bash scripts/prepare_device.sh                 # here, once: .whl and .devdata
+#   bash scripts/gpu_measure.sh OUT [ARGS...]      # there (carry .whl and .devdata)
+#   bash scripts/gpu_measure.sh /tmp/m --device cpu --n-filters 4 --epochs 2   # a CPU check
+#
+# ARGS go to gpu_benchmark.py (e.g. --colabfold-lengths 302); --data-root defaults to the
+# carried slices (scripts/device_env.sh). Writes OUT/record.json and prints the table.
+set -euo pipefail
+out=${1:?usage: scripts/gpu_measure.sh OUT [ARGS...]}
+shift
+mkdir -p "$out"
+out=$(cd "$out" && pwd) # OUT relative to the caller, before the cd
+cd "$(dirname "$0")/.."
+. scripts/device_env.sh # PY, DATA; carried wheels and data; JAX compilation cache
+args=("$@")
+[[ " ${args[*]} " == *" --data-root "* || " ${args[*]} " == *" --dataset phantom "* ]] ||
+  args+=(--data-root "$DATA")
+exec "$PY" scripts/gpu_benchmark.py --out "$out" "${args[@]}"
