@@ -51,3 +51,26 @@ def test_user_choice_wins_over_the_hardware(cpu, requested):
 def test_unknown_precision_is_a_config_error():
     with pytest.raises(ConfigError, match=r"usecase\.precision=float16 is not one of"):
         choose_precision(requested="float16", device=CPU_TF)
+
+
+@pytest.mark.parametrize(
+    ("visible", "asked"),
+    [(None, []), ("2,0", ["-i", "2"]), ("GPU-8f3a", ["-i", "GPU-8f3a"])],
+)
+def test_compute_capability_is_read_for_the_gpu_cuda_makes_visible(monkeypatch, visible, asked):
+    import subprocess
+
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="8.9\n", stderr="")
+
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    monkeypatch.setattr(precision.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(precision.subprocess, "run", fake_run)
+    assert precision.gpu_compute_capability() == 8.9
+    assert calls == [["nvidia-smi", *asked, "--query-gpu=compute_cap", "--format=csv,noheader"]]

@@ -77,7 +77,11 @@ def _backend_gpus(backend: str) -> list[str]:
 
 
 def gpu_info() -> list[dict]:
-    """Name, driver, memory and CUDA version of each NVIDIA GPU via nvidia-smi ([] if none)."""
+    """Name, driver, memory and CUDA version of each NVIDIA GPU via nvidia-smi ([] if none).
+
+    ``cuda`` is the CUDA version nvidia-smi reports: the newest the driver supports, which
+    bounds (and is not always equal to) the CUDA runtime the framework was built with.
+    """
     if shutil.which("nvidia-smi") is None:
         return []
     try:

@@ -12,6 +12,7 @@ CPU's bf16 flags when it has them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,12 +62,17 @@ def cpu_flags() -> set[str]:
 
 
 def gpu_compute_capability() -> float | None:
-    """Compute capability of the first NVIDIA GPU via nvidia-smi, e.g. 9.0 (None if unknown)."""
+    """Compute capability of the GPU the run uses via nvidia-smi, e.g. 9.0 (None if unknown).
+
+    That is the first one CUDA_VISIBLE_DEVICES names (an index or a UUID), else GPU 0.
+    """
     if shutil.which("nvidia-smi") is None:
         return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    select = ["-i", visible] if visible else []
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            ["nvidia-smi", *select, "--query-gpu=compute_cap", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             timeout=20,
