@@ -31,6 +31,12 @@ while [ $# -gt 0 ]; do
 done
 fail() { echo "error: $*" >&2; exit 2; }
 [[ $slowdown =~ ^[0-9]+$ ]] || fail "--max-slowdown $slowdown: give a whole percentage, e.g. 25"
+[[ $seconds =~ ^[0-9]*\.?[0-9]+$ ]] && [[ ! $seconds =~ ^[0.]+$ ]] ||
+  fail "--seconds $seconds: give a positive number of seconds, e.g. 20"
+for width in ${widths//,/ }; do
+  case $width in smoke | paper) ;; *) fail "--widths: unknown width $width (smoke, paper)" ;; esac
+done
+[ -n "${widths//,/}" ] || fail "--widths is empty; e.g. --widths paper"
 # --json / --compare / --weights paths are taken from where the script was called
 [ -n "$json" ] && json=$(realpath -m "$json")
 [ -n "$compare" ] && compare=$(realpath -m "$compare")
@@ -41,6 +47,7 @@ if [ -z "$backends" ] && [ -n "$compare" ]; then
   [ -n "$backends" ] || fail "no saved run $compare-tensorflow.json or $compare-jax.json; make one with --json $compare"
 fi
 backends=${backends:-tensorflow,jax}
+[ -n "${backends//,/}" ] || fail "--backends is empty; e.g. --backends tensorflow"
 for backend in ${backends//,/ }; do
   case $backend in tensorflow | jax) ;; *) fail "--backends: unknown backend $backend (tensorflow, jax)" ;; esac
   [ -z "$compare" ] || [ -f "$compare-$backend.json" ] ||

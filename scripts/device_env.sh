@@ -21,12 +21,16 @@ DATA=../shared/data/covid_semiseg
 tarball=${DEVICE_DATA_TAR:-.devdata/covid_semiseg.tar}
 if [ -f "$tarball" ]; then
   DATA=${DEVICE_DATA_DIR:-/tmp/usecase-bench-data}/covid_semiseg
-  if [ ! -d "$DATA/Dataset" ]; then
+  if [ ! -d "$DATA/Dataset" ]; then # unpacked beside, then renamed: never a partial copy
     mkdir -p "$(dirname "$DATA")"
-    tar xf "$tarball" -C "$(dirname "$DATA")" && [ -d "$DATA/Dataset" ] || {
+    part=$(mktemp -d "$DATA.part.XXXXXX")
+    if tar xf "$tarball" -C "$part" 2>/dev/null && [ -d "$part/covid_semiseg/Dataset" ]; then
+      rm -rf "$DATA" && mv "$part/covid_semiseg" "$DATA" && rm -rf "$part"
+    else
+      rm -rf "$part"
       echo "error: $tarball did not unpack to covid_semiseg/Dataset; run bash scripts/prepare_device.sh again" >&2
       exit 2
-    }
+    fi
   fi
 fi
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}

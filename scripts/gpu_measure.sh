@@ -16,7 +16,5 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd) # OUT relative to the caller, before the cd
 cd "$(dirname "$0")/.."
 . scripts/device_env.sh # PY, DATA; carried wheels and data; JAX compilation cache
-args=("$@")
-[[ " ${args[*]} " == *" --data-root "* || " ${args[*]} " == *" --dataset phantom "* ]] ||
-  args+=(--data-root "$DATA")
-exec "$PY" scripts/gpu_benchmark.py --out "$out" "${args[@]}"
+# the caller's own --data-root, given later, wins (argparse keeps the last)
+exec "$PY" scripts/gpu_benchmark.py --data-root "$DATA" --out "$out" "$@"

@@ -105,6 +105,9 @@ def test_compare_without_a_saved_run_says_how_to_make_one(tmp_path, prepared_cac
     [
         (("--max-slowdown", "12.5"), "--max-slowdown 12.5: give a whole percentage"),
         (("--backends", "torch"), "--backends: unknown backend torch"),
+        (("--backends", ","), "--backends is empty"),
+        (("--widths", "huge"), "--widths: unknown width huge"),
+        (("--seconds", "0"), "--seconds 0: give a positive number"),
         (("--backends", "jax", "--compare", "SAVED"), "no saved run SAVED-jax.json"),
     ],
 )

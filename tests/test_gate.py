@@ -203,6 +203,9 @@ def test_ignoring_an_unknown_or_every_usecase_exits_2(tmp_path, real, capsys):
     args = _gate(tmp_path, [real], [real], "--ignore-usecase", "colabfold")
     assert gate.main(args) == 2
     assert "--ignore-usecase colabfold: no such use case" in capsys.readouterr().err
+    # a known use case that no record has (nightly.sh skipped it): left out, not an error
+    args = _gate(tmp_path / "a", [real], [real], "--ignore-usecase", "colabfold_spike")
+    assert gate.main(args) == 0
     args = _gate(tmp_path / "b", [real], [real], "--ignore-usecase", "covid_ct")
     assert gate.main(args) == 2
     assert "nothing left to compare" in capsys.readouterr().err
@@ -220,6 +223,9 @@ def test_a_timing_of_zero_is_a_regression_not_a_pass(tmp_path, real, capsys):
     current["timings"]["train_step"]["median_s"] = 0.0
     assert gate.main(_gate(tmp_path, [real], [current])) == 1
     assert STEP in capsys.readouterr().out.strip().splitlines()[-1]
+    # the same in the baseline is a broken input: exit 2, saying which value
+    assert gate.main(_gate(tmp_path / "b", [current], [real])) == 2
+    assert f"{STEP} is 0, not a timing" in capsys.readouterr().err
 
 
 def test_bad_rules_file_exits_2(tmp_path, real, capsys):

@@ -102,16 +102,22 @@ def test_the_carried_data_file_is_unpacked_once_and_used(tmp_path):
         "DEVICE_DATA_DIR": str(tmp_path / "unpacked"),
     }
     show = 'set -e; . scripts/device_env.sh; echo "$DATA"; cat "$DATA/Dataset/slice.txt"'
-    for _ in range(2):  # the second call finds the unpacked copy
-        proc = subprocess.run(
+
+    def source():
+        return subprocess.run(
             ["bash", "-c", show], cwd=REPO, env=env, capture_output=True, text=True, check=False
         )
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.split() == [str(tmp_path / "unpacked" / "covid_semiseg"), "a", "slice"]
-    tarball.write_bytes(b"not a tar")  # damaged, and nothing unpacked yet elsewhere
-    env["DEVICE_DATA_DIR"] = str(tmp_path / "elsewhere")
-    proc = subprocess.run(
-        ["bash", "-c", show], cwd=REPO, env=env, capture_output=True, text=True, check=False
-    )
+
+    proc = source()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(tmp_path / "unpacked" / "covid_semiseg"), "a", "slice"]
+    assert sorted(p.name for p in (tmp_path / "unpacked").iterdir()) == ["covid_semiseg"]
+    tarball.write_bytes(b"not a tar")  # damaged now: the second call must not unpack again
+    proc = source()
+    assert proc.returncode == 0 and proc.stdout.split()[1:] == ["a", "slice"], proc.stderr
+    env["DEVICE_DATA_DIR"] = str(tmp_path / "elsewhere")  # nothing unpacked there yet
+    proc = source()
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "did not unpack" in line
+    assert list((tmp_path / "elsewhere").iterdir()) == []  # no partial copy left

@@ -53,24 +53,32 @@ def test_unknown_precision_is_a_config_error():
         choose_precision(requested="float16", device=CPU_TF)
 
 
+SMI = "0, GPU-aaaa, 8.6\n1, GPU-bbbb, 9.0\n"
+
+
 @pytest.mark.parametrize(
-    ("visible", "asked"),
-    [(None, []), ("2,0", ["-i", "2"]), ("GPU-8f3a", ["-i", "GPU-8f3a"])],
+    ("table", "env", "capability"),
+    [
+        ("0, GPU-aaaa, 9.0\n1, GPU-bbbb, 9.0\n", {}, 9.0),  # all agree
+        (SMI, {"CUDA_VISIBLE_DEVICES": "GPU-bbbb,GPU-aaaa"}, 9.0),  # by UUID
+        (SMI, {"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}, 9.0),
+        (SMI, {"CUDA_VISIBLE_DEVICES": "1"}, None),  # CUDA's own order: cannot tell
+        (SMI, {}, None),
+        ("garbage\n", {}, None),
+    ],
 )
-def test_compute_capability_is_read_for_the_gpu_cuda_makes_visible(monkeypatch, visible, asked):
+def test_compute_capability_is_that_of_the_gpu_cuda_uses_or_unknown(
+    monkeypatch, table, env, capability
+):
     import subprocess
 
-    calls = []
-
     def fake_run(cmd, **kwargs):
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 0, stdout="8.9\n", stderr="")
+        return subprocess.CompletedProcess(cmd, 0, stdout=table, stderr="")
 
-    if visible is None:
-        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    else:
-        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    for name in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr(precision.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
     monkeypatch.setattr(precision.subprocess, "run", fake_run)
-    assert precision.gpu_compute_capability() == 8.9
-    assert calls == [["nvidia-smi", *asked, "--query-gpu=compute_cap", "--format=csv,noheader"]]
+    assert precision.gpu_compute_capability() == capability

@@ -319,7 +319,11 @@ def _check(
         limit = rule.max_slowdown or rules.timing_noise.get(
             device, max(rules.timing_noise.values(), default=2.0)
         )
-        if base <= 0 or cur <= 0:  # a timer that reads 0 or less is broken, not fast
+        if base <= 0:
+            raise GateInputError(
+                f"baseline {run}: {path} is {base:g}, not a timing; write the baseline again"
+            )
+        if cur <= 0:  # a timer that reads 0 or less is broken, not fast
             return Check(run, path, rule.kind, base, cur, "not positive", "> 0", REGRESSION)
         slowdown = cur / base if rule.direction == "lower" else base / cur
         verdict = REGRESSION if slowdown > limit else OK
@@ -469,11 +473,11 @@ def _compare_without(baseline: dict, current: dict, *, ignored: set[str], rules:
     """compare_sets without the ``ignored`` use cases; GateInputError if one is unknown or
     nothing is left to compare."""
     present = {rec.usecase for _, rec in (*baseline.values(), *current.values())}
-    unknown = sorted(ignored - present)
+    unknown = sorted(ignored - present - set(rules.by_usecase))  # a typo, not a skipped one
     if unknown:
         raise GateInputError(
-            f"--ignore-usecase {', '.join(unknown)}: no such use case in the records "
-            f"(they have {', '.join(sorted(present))})"
+            f"--ignore-usecase {', '.join(unknown)}: no such use case "
+            f"(known: {', '.join(sorted(present | set(rules.by_usecase)))})"
         )
     baseline = {k: v for k, v in baseline.items() if v[1].usecase not in ignored}
     current = {k: v for k, v in current.items() if v[1].usecase not in ignored}

@@ -64,23 +64,37 @@ def cpu_flags() -> set[str]:
 def gpu_compute_capability() -> float | None:
     """Compute capability of the GPU the run uses via nvidia-smi, e.g. 9.0 (None if unknown).
 
-    That is the first one CUDA_VISIBLE_DEVICES names (an index or a UUID), else GPU 0.
+    All GPUs agreeing settle it. Otherwise it is the GPU that CUDA_VISIBLE_DEVICES names first:
+    by UUID, or by index where CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA count as nvidia-smi
+    does (CUDA's default order is fastest first); without those it is unknown.
     """
     if shutil.which("nvidia-smi") is None:
         return None
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    select = ["-i", visible] if visible else []
     try:
         out = subprocess.run(
-            ["nvidia-smi", *select, "--query-gpu=compute_cap", "--format=csv,noheader"],
+            ["nvidia-smi", "--query-gpu=index,uuid,compute_cap", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             timeout=20,
             check=True,
         ).stdout
-        return float(out.split()[0])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        gpus = [
+            (index, uuid, float(cap))
+            for index, uuid, cap in (
+                (s.strip() for s in line.split(",")) for line in out.strip().splitlines()
+            )
+        ]
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
+    capabilities = {cap for _, _, cap in gpus}
+    if len(capabilities) == 1:
+        return capabilities.pop()
+    first = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    by_index = os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID"
+    for index, uuid, cap in gpus:
+        if (first and first == uuid) or (by_index and first == index):
+            return cap
+    return None
 
 
 def _auto(policy: str, reason: str) -> dict:
