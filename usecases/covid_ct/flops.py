@@ -7,13 +7,18 @@ gradient w.r.t. activations, gradient w.r.t. weights).
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 TRAIN_FACTOR = 3
 
 
 def forward_flops_per_image(model: keras.Model) -> int:
     """FLOPs of one forward pass of one image through every Conv2D / Conv2DTranspose."""
+    import keras  # here, not at import: run.py checks its options before Keras starts
+
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2DTranspose):
