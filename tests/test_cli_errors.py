@@ -251,3 +251,41 @@ def test_sigterm_mid_run_leaves_a_failed_record(tmp_path, prepared_cache):
     assert "Traceback" not in stderr
     record = load_record(results / "covid_ct" / "term" / "record.json")
     assert record.status == "failed" and "SIGTERM" in record.error
+
+
+class _WrappingLibrary:
+    """A use case whose library turns the SIGTERM it receives into its own error."""
+
+    @staticmethod
+    def run(cfg, *, run_dir, device):
+        import os
+        import signal
+        import time
+
+        from usecases.core.termination import Terminated
+
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises Terminated here
+        except Terminated as err:
+            raise RuntimeError("worker pool shut down") from err
+        raise AssertionError("SIGTERM was not delivered")
+
+
+def test_a_sigterm_a_library_wraps_in_its_own_error_is_still_recorded_as_termination(
+    tmp_path, monkeypatch, capsys
+):
+    import usecases.core.app as app
+
+    cfg = _composed(f"results_dir={tmp_path}", "report=false", "run_id=wrapped")
+    monkeypatch.setattr(app, "_prepare", lambda cfg: (_WrappingLibrary, {"used": "cpu"}))
+    monkeypatch.setattr(app, "capture_environment", dict)
+    try:
+        assert app.run_usecase(cfg) == 143
+    finally:
+        app.logging.getLogger().handlers[:] = [
+            h for h in app.logging.getLogger().handlers if not getattr(h, "_usecases_console", 0)
+        ]
+    record = load_record(tmp_path / "covid_ct" / "wrapped" / "record.json")
+    assert record.status == "failed" and "SIGTERM" in record.error
+    assert "error: terminated by SIGTERM" in capsys.readouterr().err

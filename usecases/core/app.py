@@ -24,6 +24,7 @@ from usecases.core.record import ResultRecord, write_record
 from usecases.core.termination import Terminated, TerminationGuard
 
 USECASES = ("covid_ct", "colabfold_spike")
+_TERMINATED = "terminated (SIGTERM, e.g. a scheduler's time limit)"
 log = logging.getLogger("usecases")
 
 
@@ -57,21 +58,28 @@ def run_usecase(cfg: DictConfig) -> int:
         for key, value in result.items():  # "device" adds to what app.py resolved
             setattr(record, key, {**device, **value} if key == "device" else value)
         record.status, code = "ok", 0
-    except UserError as err:
-        record.error, code = str(err), err.exit_code
-        log.error("%s", err)
-        _say(f"error: {err}")
-    except KeyboardInterrupt:
-        record.error, code = "interrupted by the user", 130
-        _say("error: interrupted; the record says so.")
     except Terminated:
         guard.handled()
-        record.error, code = "terminated (SIGTERM, e.g. a scheduler's time limit)", 143
+        record.error, code = _TERMINATED, 143
         _say("error: terminated by SIGTERM; the record says so.")
-    except Exception as err:  # an internal failure: keep the traceback in run.log only
-        log.exception("run failed")
-        record.error = f"{type(err).__name__}: {err}"
-        _say(f"error: internal failure ({type(err).__name__}: {err}); see {run_dir / 'run.log'}")
+    except (UserError, KeyboardInterrupt, Exception) as err:
+        guard.handled()  # first: a repeated SIGTERM must not land inside this handler
+        if guard.received:  # a library turned the SIGTERM into its own error
+            log.info("SIGTERM surfaced as %s: %s", type(err).__name__, err)
+            record.error, code = _TERMINATED, 143
+            _say("error: terminated by SIGTERM; the record says so.")
+        elif isinstance(err, UserError):
+            record.error, code = str(err), err.exit_code
+            log.error("%s", err)
+            _say(f"error: {err}")
+        elif isinstance(err, KeyboardInterrupt):
+            record.error, code = "interrupted by the user", 130
+            _say("error: interrupted; the record says so.")
+        else:  # an internal failure: keep the traceback in run.log only
+            log.exception("run failed")
+            record.error = f"{type(err).__name__}: {err}"
+            where = run_dir / "run.log"
+            _say(f"error: internal failure ({type(err).__name__}: {err}); see {where}")
     finally:
         guard.__exit__()
         record.finished_at = _now()

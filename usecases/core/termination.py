@@ -44,6 +44,11 @@ class TerminationGuard:
         if info.exc_type is not Terminated:  # a lost Terminated is raised again anyway
             self._previous_hook(info)
 
+    @property
+    def received(self) -> bool:
+        """Whether SIGTERM arrived (even if what it raised was turned into another error)."""
+        return self._received.is_set()
+
     def handled(self) -> None:
         """Stop raising: the run has caught Terminated (or finished)."""
         self._handled.set()
