@@ -1,10 +1,17 @@
 # Sourced by the one-call device scripts (seed_study.sh, gpu_measure.sh): the Python to use,
 # the carried wheels installed where the machine lacks them, the carried data unpacked, and
-# JAX's persistent compilation cache. Sets PY and DATA (the covid_semiseg folder to read).
+# JAX's persistent compilation cache. Sets OUT, PY and DATA (the covid_semiseg folder to read).
 #
 # Carried (scripts/prepare_device.sh makes both here): .whl/*.whl (pinned packages a GPU image
 # without TensorFlow lacks) and .devdata/covid_semiseg.tar (the real slices, one 45 MB file).
 # Without them: the repository's .venv and ../shared/data/covid_semiseg.
+#
+#   . "$(dirname "$0")/device_env.sh" "$1"   # OUT: created, made absolute (as OUT), then cd
+#                                              # to the repository root
+OUT=${1:?usage: OUT is the first argument (a folder for the results)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # relative to the caller, before the cd
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
 if [ -d .whl ] && ! "$PY" -c "import hydra" 2>/dev/null; then

@@ -10,11 +10,7 @@
 # ARGS go to gpu_benchmark.py (e.g. --colabfold-lengths 302); --data-root defaults to the
 # carried slices (scripts/device_env.sh). Writes OUT/record.json and prints the table.
 set -euo pipefail
-out=${1:?usage: scripts/gpu_measure.sh OUT [ARGS...]}
+. "$(dirname "$0")/device_env.sh" "${1:?usage: scripts/gpu_measure.sh OUT [ARGS...]}" # OUT PY DATA, cd
 shift
-mkdir -p "$out"
-out=$(cd "$out" && pwd) # OUT relative to the caller, before the cd
-cd "$(dirname "$0")/.."
-. scripts/device_env.sh # PY, DATA; carried wheels and data; JAX compilation cache
 # the caller's own --data-root, given later, wins (argparse keeps the last)
-exec "$PY" scripts/gpu_benchmark.py --data-root "$DATA" --out "$out" "$@"
+exec "$PY" scripts/gpu_benchmark.py --data-root "$DATA" --out "$OUT" "$@"

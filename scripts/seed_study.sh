@@ -14,12 +14,8 @@
 # unpacks them). JAX's persistent compilation cache lets every run after the first of each
 # precision skip XLA compilation.
 set -euo pipefail
-out=${1:?usage: scripts/seed_study.sh OUT [OVERRIDES...]}
+. "$(dirname "$0")/device_env.sh" "${1:?usage: scripts/seed_study.sh OUT [OVERRIDES...]}" # OUT PY DATA, cd
 shift
-mkdir -p "$out"
-out=$(cd "$out" && pwd) # OUT relative to the caller, before the cd
-cd "$(dirname "$0")/.."
-. scripts/device_env.sh # PY, DATA; carried wheels and data; JAX compilation cache
 runs=${STUDY_RUNS:-/tmp/seed-study-runs}
 
 overrides=("$@")
@@ -44,8 +40,8 @@ rm -rf "$runs"
 rc=0
 "$PY" run.py -m "results_dir=$runs" "${overrides[@]}" || rc=$?
 [ -d "$runs/covid_ct" ] || { echo "error: no run wrote a record under $runs" >&2; exit 1; }
-tar czf "$out/records.tar.gz" --exclude='*.npz' -C "$runs" covid_ct # records, configs, logs
-"$PY" -m usecases.report.seed_study "$runs/covid_ct" --json "$out/seed_study.json" \
-  >"$out/study.txt" || rc=$?
-cat "$out/study.txt"
+tar czf "$OUT/records.tar.gz" --exclude='*.npz' -C "$runs" covid_ct # records, configs, logs
+"$PY" -m usecases.report.seed_study "$runs/covid_ct" --json "$OUT/seed_study.json" \
+  >"$OUT/study.txt" || rc=$?
+cat "$OUT/study.txt"
 exit "$rc"

@@ -101,7 +101,8 @@ def test_the_carried_data_file_is_unpacked_once_and_used(tmp_path):
         "DEVICE_DATA_TAR": str(tarball),
         "DEVICE_DATA_DIR": str(tmp_path / "unpacked"),
     }
-    show = 'set -e; . scripts/device_env.sh; echo "$DATA"; cat "$DATA/Dataset/slice.txt"'
+    out = tmp_path / "out"
+    show = f'set -e; . scripts/device_env.sh {out}; echo "$DATA"; cat "$DATA/Dataset/slice.txt"'
 
     def source():
         return subprocess.run(
