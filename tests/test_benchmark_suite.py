@@ -15,6 +15,12 @@ REPO = Path(__file__).resolve().parents[1]
 PREDICT_ON_BATCH = ["-k", "test_inference and keras_predict_on_batch"]
 
 
+def _child_env(**extra: str) -> dict[str, str]:
+    """Environment of a child pytest session: never an xdist worker's (benchmarks stay on)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    return {**env, **extra}
+
+
 def _bench(*args: str, cache: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
@@ -29,7 +35,7 @@ def _bench(*args: str, cache: Path, env: dict | None = None) -> subprocess.Compl
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHON": sys.executable, **(env or {})},
+        env=_child_env(PYTHON=sys.executable, **(env or {})),
         timeout=900,
         check=False,
     )
@@ -131,7 +137,7 @@ def test_jax_paths_run_under_the_jax_backend(prepared_cache):
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
+        env=_child_env(KERAS_BACKEND="jax"),
         timeout=900,
         check=False,
     )  # fmt: skip
