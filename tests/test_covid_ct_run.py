@@ -32,6 +32,9 @@ def test_smoke_run_on_phantom_writes_a_complete_synthetic_record(run_cli):
     assert record.device["used"] == "cpu" and record.config["scale"]["name"] == "smoke"
     assert record.environment["libraries"]["keras"]
     assert record.environment["git"]["commit"]
+    # device=cpu hides the GPUs from the frameworks, and the record says so
+    assert record.environment["variables"]["CUDA_VISIBLE_DEVICES"] == ""
+    assert record.environment["variables"]["KERAS_BACKEND"] == "tensorflow"
     # synthetic data never gets a verdict against a published value
     assert record.references
     assert {c["verdict"] for c in record.references} == {"not comparable"}

@@ -132,6 +132,43 @@ def test_runs_on_another_machine_are_refused(tmp_path, capsys):
     assert "differ in run (usecase/dataset/scale/device/backend)" in capsys.readouterr().err
 
 
+def _with_onednn(data: dict, value: str) -> dict:
+    data["environment"]["variables"] = {"TF_ENABLE_ONEDNN_OPTS": value, "OMP_NUM_THREADS": "2"}
+    data["run_id"] += f"-onednn{value}"
+    return data
+
+
+def test_runs_with_another_kernel_setting_are_refused_by_name(tmp_path, capsys):
+    records = [
+        _with_onednn(_record(policy=p, seed=1, dice=0.7), v)
+        for p, v in (("float32", "1"), ("mixed_bfloat16", "0"))
+    ]
+    assert seed_study.main([str(_write(tmp_path, records))]) == 1
+    err = capsys.readouterr().err
+    assert "differ in environment.variables.TF_ENABLE_ONEDNN_OPTS ('1' vs '0')" in err
+
+
+def test_records_from_before_the_variables_were_recorded_still_pool(tmp_path):
+    old = _record(policy="float32", seed=1, dice=0.7)
+    old["environment"].pop("variables", None)
+    new = _with_onednn(_record(policy="mixed_bfloat16", seed=1, dice=0.7), "1")
+    study = seed_study.load_groups([_write(tmp_path, [old, new])])
+    assert sorted(g.name for g in study.groups) == ["float32", "mixed_bfloat16"]
+
+
+def test_an_environment_variable_can_be_the_grouping_setting(tmp_path):
+    records = [
+        _with_onednn(_record(policy="float32", seed=s, dice=d), v)
+        for v, dice in (("1", (0.70, 0.72)), ("0", (0.60, 0.75)))
+        for s, d in zip((1, 2), dice, strict=True)
+    ]
+    by = "environment.variables.TF_ENABLE_ONEDNN_OPTS"
+    study = seed_study.load_groups([_write(tmp_path, records)], by=by)
+    (d,) = seed_study.compare(study.groups, reference="1", margin=0.01)
+    assert (d.group, d.method) == ("0", "paired t")
+    assert d.diff == pytest.approx((0.60 + 0.75 - 0.70 - 0.72) / 2)
+
+
 def test_one_group_alone_is_refused(tmp_path, capsys):
     folder = _write(tmp_path, [_record(policy="float32", seed=s, dice=0.7) for s in (1, 2)])
     assert seed_study.main([str(folder)]) == 1

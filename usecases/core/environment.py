@@ -1,4 +1,5 @@
-"""What the run ran on: Python and library versions, CPU, GPU, git state."""
+"""What the run ran on: Python and library versions, CPU, GPU, git state, and the
+environment variables that change kernels, precision or threads."""
 
 from __future__ import annotations
 
@@ -32,9 +33,41 @@ LIBRARIES = (
     "dm-haiku",
 )
 
+# Variables that change which kernels run, in what precision, on how many threads or on which
+# device: a run with TF_ENABLE_ONEDNN_OPTS=0 or OMP_NUM_THREADS=1 measures something else.
+VARIABLES = (
+    "KERAS_BACKEND",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_XLA_FLAGS",
+    "TF_DETERMINISTIC_OPS",
+    "TF_CUDNN_DETERMINISTIC",
+    "ONEDNN_MAX_CPU_ISA",
+    "ONEDNN_DEFAULT_FPMATH_MODE",
+    "ONEDNN_VERBOSE",
+    "DNNL_MAX_CPU_ISA",
+    "DNNL_DEFAULT_FPMATH_MODE",
+    "OMP_NUM_THREADS",
+    "KMP_AFFINITY",
+    "KMP_BLOCKTIME",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "XLA_FLAGS",
+    "JAX_PLATFORMS",
+    "JAX_DEFAULT_MATMUL_PRECISION",
+    "JAX_ENABLE_X64",
+    "XLA_PYTHON_CLIENT_PREALLOCATE",
+    "XLA_PYTHON_CLIENT_MEM_FRACTION",
+    "XLA_PYTHON_CLIENT_ALLOCATOR",
+    "NVIDIA_TF32_OVERRIDE",
+    "CUDA_VISIBLE_DEVICES",
+)
+
 
 def capture_environment(*, repo: Path | None = None) -> dict:
-    """Python and library versions, CPU model and threads, GPUs, git commit and dirty flag."""
+    """Python and library versions, CPU model and threads, GPUs, git commit and dirty flag, and
+    each of ``VARIABLES`` that is set (name -> value; unset ones are left out)."""
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -49,6 +82,7 @@ def capture_environment(*, repo: Path | None = None) -> dict:
         },
         "gpus": gpu_info(),
         "git": _git_state(repo or Path(__file__).resolve().parents[2]),
+        "variables": {name: os.environ[name] for name in VARIABLES if name in os.environ},
     }
 
 

@@ -207,11 +207,15 @@ def _group_of_failed(record: ResultRecord, by: str) -> str:
 def _same_settings(records: list[ResultRecord], *, by: str) -> None:
     """Raise DataError naming the first setting in which two runs differ."""
     free = {*FREE_KEYS, "usecase.precision"} if by == "device.precision.policy" else {*FREE_KEYS}
-    free.add(by.removeprefix("config."))
+    free.update((by, by.removeprefix("config.")))
     first = _settings(records[0], skip=free)
     for record in records[1:]:
         other = _settings(record, skip=free)
-        for name in sorted(first.keys() | other.keys()):
+        names = first.keys() | other.keys()
+        if not all("variables" in r.environment for r in (records[0], record)):
+            # a record from before the variables were recorded: unknown, not different
+            names = {n for n in names if not n.startswith("environment.variables.")}
+        for name in sorted(names):
             if first.get(name) != other.get(name):
                 raise DataError(
                     f"runs {records[0].run_id} and {record.run_id} differ in {name} "
@@ -231,6 +235,11 @@ def _settings(record: ResultRecord, *, skip: set[str]) -> dict:
         "run (usecase/dataset/scale/device/backend)": run_key(record),
         "GPU": [g.get("name") for g in env.get("gpus") or [] if isinstance(g, Mapping)],
         "CPU": (env.get("cpu") or {}).get("model") if isinstance(env.get("cpu"), Mapping) else None,
+        **{
+            f"environment.variables.{name}": value
+            for name, value in (env.get("variables") or {}).items()
+            if f"environment.variables.{name}" not in skip
+        },
     }
 
 

@@ -235,6 +235,7 @@ def environment_table(runs: list[Run]) -> Table:
             "GPU": "; ".join(_gpu_text(g) for g in gpus) or "none",
             "git": f"{git.get('commit', DASH)}" + (" dirty" if git.get("dirty") else ""),
             **{f"lib {k}": v for k, v in sorted((env.get("libraries") or {}).items())},
+            **{f"env {k}": v for k, v in sorted((env.get("variables") or {}).items())},
         }
         values[run.record.run_id] = {k: fmt(v) for k, v in flat.items()}
         keys.extend(k for k in flat if k not in keys)
