@@ -1,6 +1,8 @@
 # Sourced by the one-call device scripts (seed_study.sh, gpu_measure.sh): the Python to use,
 # the carried wheels installed where the machine lacks them, the carried data unpacked, and
-# JAX's persistent compilation cache. Sets OUT, PY and DATA (the covid_semiseg folder to read).
+# JAX's persistent compilation cache. Sets OUT, PY and DATA (the covid_semiseg folder to read);
+# where the copy has no git history, exports the commit that scripts/snapshot_commit.sh wrote
+# (USECASE_BENCH_GIT_COMMIT, USECASE_BENCH_GIT_DIRTY=1 when the copy differs) for the records.
 #
 # Carried (scripts/prepare_device.sh makes both here): .whl/*.whl (pinned packages a GPU image
 # without TensorFlow lacks) and .devdata/covid_semiseg.tar (the real slices, one 45 MB file).
@@ -39,6 +41,12 @@ if [ -f "$tarball" ]; then
       exit 2
     fi
   fi
+fi
+snapshot=${DEVICE_SNAPSHOT_DIR:-.devdata} # scripts/snapshot_commit.sh (prepare_device.sh)
+if [ -f "$snapshot/commit" ] && ! git rev-parse -q --verify HEAD >/dev/null 2>&1; then
+  read -r commit dirty <"$snapshot/commit"
+  sha256sum --quiet --strict -c "$snapshot/tree.sha256" >/dev/null 2>&1 || dirty=1
+  export USECASE_BENCH_GIT_COMMIT=$commit USECASE_BENCH_GIT_DIRTY=$dirty
 fi
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3

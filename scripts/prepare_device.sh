@@ -4,7 +4,8 @@
 # Writes .whl/ (the pinned wheels of requirements.lock that are missing there) and
 # .devdata/covid_semiseg.tar (../shared/data/covid_semiseg as one file, 45 MB: its JPEG slices
 # are already compressed, and its prepared arrays would be twice that); both are git-ignored
-# and travel with `carry: [".whl", ".devdata"]`. scripts/device_env.sh, which the one-call
+# and travel with `carry: [".whl", ".devdata"]`. .devdata also gets this commit and the checksums
+# of the tracked files (snapshot_commit.sh): run this script again after a commit. scripts/device_env.sh, which the one-call
 # scripts (seed_study.sh, gpu_measure.sh) source, installs the wheels and unpacks the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,6 @@ if [ ! -d "$data/Dataset" ]; then
 fi
 rm -rf .devdata && mkdir -p .devdata
 tar cf .devdata/covid_semiseg.tar --sort=name -C "$(dirname "$data")" covid_semiseg
+bash scripts/snapshot_commit.sh .devdata # the records name this commit (device_env.sh)
 size=$(du -cm .whl .devdata | tail -1 | cut -f1)
 echo "ready: .whl ($(ls .whl | wc -l) wheels) and .devdata/covid_semiseg.tar; carry both (${size} MiB of the 64)"

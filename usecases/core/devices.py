@@ -80,7 +80,8 @@ def gpu_info() -> list[dict]:
     """Name, driver, memory and CUDA version of each NVIDIA GPU via nvidia-smi ([] if none).
 
     ``cuda`` is the CUDA version nvidia-smi reports: the newest the driver supports, which
-    bounds (and is not always equal to) the CUDA runtime the framework was built with.
+    bounds (and is not always equal to) the CUDA runtime the framework was built with; the
+    pip-installed runtime, cuDNN and cuBLAS are among the record's libraries (environment.py).
     """
     if shutil.which("nvidia-smi") is None:
         return []

@@ -31,6 +31,18 @@ LIBRARIES = (
     "colabfold",
     "alphafold-colabfold",
     "dm-haiku",
+    "torch",
+    "onnxruntime-gpu",
+    # the CUDA runtime and libraries a pip-installed framework loads (its build, unlike the
+    # driver's newest CUDA that nvidia-smi reports in gpus[].cuda)
+    "jax-cuda12-plugin",
+    "jax-cuda13-plugin",
+    "nvidia-cuda-runtime-cu12",
+    "nvidia-cuda-runtime",
+    "nvidia-cudnn-cu12",
+    "nvidia-cudnn-cu13",
+    "nvidia-cublas-cu12",
+    "nvidia-cublas",
 )
 
 # Variables that change which kernels run, in what precision, on how many threads or on which
@@ -67,7 +79,12 @@ VARIABLES = (
 
 def capture_environment(*, repo: Path | None = None) -> dict:
     """Python and library versions, CPU model and threads, GPUs, git commit and dirty flag, and
-    each of ``VARIABLES`` that is set (name -> value; unset ones are left out)."""
+    each of ``VARIABLES`` that is set (name -> value; unset ones are left out).
+
+    In a copy without git history the commit comes from ``USECASE_BENCH_GIT_COMMIT`` (set by
+    scripts/device_env.sh from scripts/snapshot_commit.sh's snapshot; dirty unless
+    ``USECASE_BENCH_GIT_DIRTY=0``), with ``git.source`` saying so.
+    """
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -122,4 +139,11 @@ def _git_state(repo: Path) -> dict:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
+    if commit is None and os.environ.get("USECASE_BENCH_GIT_COMMIT"):
+        # a copy without git history (scripts/device_env.sh checked it against the snapshot)
+        return {
+            "commit": os.environ["USECASE_BENCH_GIT_COMMIT"],
+            "dirty": os.environ.get("USECASE_BENCH_GIT_DIRTY") != "0",
+            "source": "scripts/snapshot_commit.sh, checked by scripts/device_env.sh",
+        }
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
