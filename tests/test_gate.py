@@ -319,3 +319,16 @@ def test_a_changed_precision_is_noted_but_not_failed(tmp_path, real, capsys):
     }
     assert gate.main(_gate(tmp_path, [base], [current])) == 0
     assert "precision float32 in baseline vs mixed_bfloat16" in capsys.readouterr().out
+
+
+def test_a_changed_kernel_setting_is_noted_next_to_the_slowdown_it_explains(tmp_path, real, capsys):
+    base, current = copy.deepcopy(real), copy.deepcopy(real)
+    base["environment"]["variables"] = {"KERAS_BACKEND": "tensorflow"}
+    current["environment"]["variables"] = {
+        "KERAS_BACKEND": "tensorflow",
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+    }
+    assert gate.main(_gate(tmp_path, [base], [current])) == 0
+    out = capsys.readouterr().out
+    assert "environment differs: TF_ENABLE_ONEDNN_OPTS 'unset' in baseline vs '0'" in out
+    assert "KERAS_BACKEND" not in out

@@ -219,6 +219,9 @@ def compare_sets(
         policies = [(r.device.get("precision") or {}).get("policy") for r in (base, cur)]
         if policies[0] != policies[1]:
             notes.append(f"{key}: precision {policies[0]} in baseline vs {policies[1]}")
+        variables = _variables_differ(base, cur)
+        if variables:
+            notes.append(f"{key}: environment differs: {variables}")
         if cur.status != "ok":
             why = f"{cur.status}: {cur.error or 'no reason given'}"
             checks.append(Check(key, "status", "status", None, None, why, "ok", REGRESSION))
@@ -264,6 +267,17 @@ def _record_checks(key: str, base: ResultRecord, cur: ResultRecord) -> list[Chec
 
 def _said(what: str, check: Mapping) -> str:
     return f"{what}: {check['detail']}" if check.get("detail") else what
+
+
+def _variables_differ(base: ResultRecord, cur: ResultRecord) -> str:
+    """The kernel/thread/device variables that differ ("" also when a record lacks them)."""
+    b, c = (r.environment.get("variables") for r in (base, cur))
+    if not (isinstance(b, Mapping) and isinstance(c, Mapping)):
+        return ""
+    names = sorted(n for n in b.keys() | c.keys() if b.get(n) != c.get(n))
+    return "; ".join(
+        f"{n} {b.get(n, 'unset')!r} in baseline vs {c.get(n, 'unset')!r}" for n in names
+    )
 
 
 def _config_mismatch(base: Mapping, cur: Mapping) -> str:
