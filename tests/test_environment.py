@@ -81,3 +81,17 @@ def test_a_checkout_with_git_ignores_a_stale_snapshot_commit(monkeypatch):
     monkeypatch.setenv("USECASE_BENCH_GIT_COMMIT", "0" * 40)
     git = capture_environment(repo=REPO)["git"]
     assert git["commit"] == _git(REPO, "rev-parse", "HEAD") and "source" not in git
+
+
+def test_a_commit_made_during_a_sweep_is_not_claimed_by_its_later_runs(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "train.py").write_text("one\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "one")
+    first = _git(repo, "rev-parse", "HEAD")
+    assert capture_environment(repo=repo)["git"] == {"commit": first, "dirty": False}
+    (repo / "train.py").write_text("two\n")  # the process still runs the code it loaded
+    _git(repo, "commit", "-qam", "two")
+    assert capture_environment(repo=repo)["git"] == {"commit": first, "dirty": False}

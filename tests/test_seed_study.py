@@ -166,6 +166,8 @@ def test_an_environment_variable_can_be_the_grouping_setting(tmp_path):
     study = seed_study.load_groups([_write(tmp_path, records)], by=by)
     (d,) = seed_study.compare(study.groups, reference="1", margin=0.01)
     assert (d.group, d.method) == ("0", "paired t")
+    text = seed_study.format_table(study, [d], threshold=0.3, margin=0.01)
+    assert text.splitlines()[0].endswith(f", groups by {by}")
     assert d.diff == pytest.approx((0.60 + 0.75 - 0.70 - 0.72) / 2)
 
 

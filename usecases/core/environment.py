@@ -3,6 +3,7 @@ environment variables that change kernels, precision or threads."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -98,7 +99,7 @@ def capture_environment(*, repo: Path | None = None) -> dict:
             else None,
         },
         "gpus": gpu_info(),
-        "git": _git_state(repo or Path(__file__).resolve().parents[2]),
+        "git": dict(_git_state(repo or Path(__file__).resolve().parents[2])),
         "variables": {name: os.environ[name] for name in VARIABLES if name in os.environ},
     }
 
@@ -123,7 +124,11 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+@functools.cache
 def _git_state(repo: Path) -> dict:
+    """The commit and dirty flag when this process first asked: the code it loaded. Later
+    jobs of a multirun sweep share the process and its code, also after a commit meanwhile."""
+
     def git(*args: str) -> str | None:
         try:
             r = subprocess.run(

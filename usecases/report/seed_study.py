@@ -66,6 +66,7 @@ class Study:
     setting: str
     groups: list[Group]
     failed: list[str]  # "<group> seed <n> (<run id>): <error>"
+    by: str = "device.precision.policy"  # the record field that names the groups
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def load_groups(
     setting = run_key(records[0]) + (
         " (synthetic data)" if records[0].dataset.get("synthetic") else ""
     )
-    return Study(setting, groups, failed)
+    return Study(setting, groups, failed, by)
 
 
 def compare(groups: Sequence[Group], *, reference: str, margin: float) -> list[Difference]:
@@ -289,7 +290,7 @@ def format_table(
     """The study as printed text: setting, one line per group and comparison, failed runs."""
     groups = study.groups
     lines = [
-        f"seed study of {study.setting}",
+        f"seed study of {study.setting}, groups by {study.by}",
         f"{'group':18s} {'n':>3s} {'seeds':18s} {f'Dice@{threshold:g} mean':>15s} "
         f"{'sd':>7s} {'train img/s':>12s}",
     ]
