@@ -4,9 +4,10 @@
 # Writes .whl/ (the pinned wheels of requirements.lock that are missing there) and
 # .devdata/covid_semiseg.tar (../shared/data/covid_semiseg as one file, 45 MB: its JPEG slices
 # are already compressed, and its prepared arrays would be twice that); both are git-ignored
-# and travel with `carry: [".whl", ".devdata"]`. .devdata also gets this commit and the checksums
-# of the tracked files (snapshot_commit.sh): run this script again after a commit. scripts/device_env.sh, which the one-call
-# scripts (seed_study.sh, gpu_measure.sh) source, installs the wheels and unpacks the data.
+# and travel with `carry: [".whl", ".devdata"]`. .devdata also gets this commit and the
+# checksums of the tracked files (snapshot_commit.sh): run this script again after a commit.
+# scripts/device_env.sh, which the one-call scripts (seed_study.sh, gpu_measure.sh) source,
+# installs the wheels and unpacks the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names='hydra-core|jsonschema|jsonschema-specifications|keras|namex|omegaconf|optree'

@@ -9,6 +9,8 @@ dir=${1:-.devdata}
 mkdir -p "$dir"
 dirty=0
 [ -n "$(git status --porcelain --untracked-files=no)" ] && dirty=1
-git ls-files -z | xargs -0 sha256sum >"$dir/tree.sha256.part"
+# tracked files deleted here are left out (the tree is dirty then, and says so)
+git ls-files -z | while IFS= read -r -d '' f; do if [ -f "$f" ]; then printf '%s\0' "$f"; fi; done |
+  xargs -0 -r sha256sum >"$dir/tree.sha256.part"
 mv "$dir/tree.sha256.part" "$dir/tree.sha256"
 echo "$(git rev-parse HEAD) $dirty" >"$dir/commit"
