@@ -46,3 +46,32 @@ def test_second_load_comes_from_the_cache_with_identical_arrays(real, covid_root
     assert again.checksum == real.checksum
     np.testing.assert_array_equal(again.x_train, real.x_train)
     np.testing.assert_array_equal(again.y_test, real.y_test)
+
+
+def test_pool_size_keeps_every_doctor_label_and_a_seeded_pseudo_label_subset(
+    real, covid_root, prepared_cache
+):
+    def load(**kw):
+        return load_covid_semiseg(root=covid_root, cache_dir=prepared_cache / "prepared", **kw)
+
+    galaxy = load(pool_size=1455)
+    # the Galaxy notebook's counts: 1,455 pool slices, 1,309 of them for training
+    assert galaxy.counts == {"train": 1309, "valid": 146, "test": 48}
+    assert galaxy.notes["pool"] == {"pseudo_label": 1405, "doctor_label": 50}
+    assert galaxy.notes["pool_subset"] == {"pool_size": 1455, "of": 1650, "pool_seed": 0}
+    np.testing.assert_array_equal(galaxy.x_test, real.x_test)  # the test set never changes
+    again, other = load(pool_size=1455), load(pool_size=1455, pool_seed=1)
+    np.testing.assert_array_equal(again.x_train, galaxy.x_train)
+    assert not np.array_equal(other.x_train, galaxy.x_train)
+    # every kept training/validation slice is one of the full pool's
+    full = {s.tobytes() for s in np.concatenate([real.x_train, real.x_valid])}
+    assert all(s.tobytes() in full for s in galaxy.x_train[:50])
+    assert real.notes["pool_subset"] is None
+
+
+@pytest.mark.parametrize("size", [50, 1651])
+def test_a_pool_size_outside_the_pool_is_a_one_line_config_error(covid_root, prepared_cache, size):
+    from usecases.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"dataset.pool_size={size} must be more than the 50"):
+        load_covid_semiseg(root=covid_root, cache_dir=prepared_cache / "prepared", pool_size=size)

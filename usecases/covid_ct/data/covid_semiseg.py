@@ -4,6 +4,9 @@ Layout (Inf-Net commit fb3a03b5): ``Dataset/TrainingSet/LungInfection-Train/{Pse
 Doctor-label}/{Imgs/*.jpg, GT/*.png}`` and ``Dataset/TestingSet/LungInfection-Test/{Imgs,GT}``.
 Train pool = Pseudo-label + Doctor-label (file names sorted, in that order), split by
 ``train_test_split(test_size=0.1, random_state=42)``; test = the 48 LungInfection-Test slices.
+``pool_size=N`` keeps every Doctor-label slice and a seeded subset of the Pseudo-label slices
+(``numpy.random.default_rng(pool_seed)``, drawn without replacement, in name order) so that the
+pool holds N slices before the split: 1,455 is the Galaxy h5's pool (1,309 training images).
 Prepared arrays are cached in one compressed ``.npz`` keyed by a hash of the source files'
 bytes and the preprocessing settings, so a second run does not decode 1,700 JPEGs again.
 """
@@ -20,7 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
-from usecases.core.errors import DataError
+from usecases.core.errors import ConfigError, DataError
 from usecases.covid_ct.data import CTDataset, check_pair_shapes
 from usecases.covid_ct.data.prepare import binary_mask, one_hot, resize_image
 
@@ -37,6 +40,8 @@ def load_covid_semiseg(
     size: int = 128,
     test_size: float = 0.1,
     random_state: int = 42,
+    pool_size: int | None = None,
+    pool_seed: int = 0,
 ) -> CTDataset:
     """Load the COVID-SemiSeg slices under ``root`` as a CTDataset (images 0..255, float32).
 
@@ -62,10 +67,16 @@ def load_covid_semiseg(
         _write_cache(cache_dir, checksum, arrays)
     else:
         arrays = cached
+    doctor = np.array(["Doctor-label" in img.parts for img, _ in pool])
+    keep = _pool_subset(doctor, pool_size=pool_size, seed=pool_seed)
     x_train, x_valid, y_train, y_valid = train_test_split(
-        arrays["x_pool"], arrays["y_pool"], test_size=test_size, random_state=random_state
+        arrays["x_pool"][keep],
+        arrays["y_pool"][keep],
+        test_size=test_size,
+        random_state=random_state,
     )
-    n_doctor = sum(1 for img, _ in pool if "Doctor-label" in img.parts)
+    n_doctor = int(doctor[keep].sum())
+    n_pool = len(keep)
     ds = CTDataset(
         name="covid_semiseg",
         x_train=x_train,
@@ -78,7 +89,10 @@ def load_covid_semiseg(
         checksum=checksum,
         source=str(root),
         notes={
-            "pool": {"pseudo_label": len(pool) - n_doctor, "doctor_label": n_doctor},
+            "pool": {"pseudo_label": n_pool - n_doctor, "doctor_label": n_doctor},
+            "pool_subset": None
+            if pool_size is None
+            else {"pool_size": n_pool, "of": len(pool), "pool_seed": pool_seed},
             "galaxy_h5_pool_for_comparison": 1455,
             "split": f"train_test_split(test_size={test_size}, random_state={random_state})",
             "cache": "hit" if cached is not None else "miss",
@@ -86,6 +100,25 @@ def load_covid_semiseg(
     )
     check_pair_shapes(ds.x_test, ds.y_test, what="covid_semiseg test set")
     return ds
+
+
+def _pool_subset(doctor: np.ndarray, *, pool_size: int | None, seed: int) -> np.ndarray:
+    """Indices into the pool: all of it, or every Doctor-label slice plus a seeded subset.
+
+    ``doctor`` marks the Doctor-label slices (bool, one per pool slice). The Pseudo-label
+    slices kept are drawn without replacement by ``default_rng(seed)`` and stay in name order.
+    """
+    if pool_size is None:
+        return np.arange(len(doctor))
+    n_doctor, n_pool = int(doctor.sum()), len(doctor)
+    if not n_doctor < pool_size <= n_pool:
+        raise ConfigError(
+            f"dataset.pool_size={pool_size} must be more than the {n_doctor} Doctor-label "
+            f"slices and at most the {n_pool} of the whole pool; e.g. 1455 (the Galaxy h5's)."
+        )
+    pseudo = np.flatnonzero(~doctor)
+    chosen = np.random.default_rng(seed).choice(pseudo, pool_size - n_doctor, replace=False)
+    return np.sort(np.concatenate([np.sort(chosen), np.flatnonzero(doctor)]))
 
 
 def _data_root(root: Path) -> Path:

@@ -17,6 +17,12 @@ def check_dataset_config(dataset: DictConfig) -> None:
     """Cheap checks before a run starts: known source, and an explicit root that exists."""
     if dataset.name not in DATASETS:
         raise ConfigError(f"dataset={dataset.name} is not one of {', '.join(DATASETS)}.")
+    for key in ("pool_size", "pool_seed"):
+        value = dataset.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise ConfigError(f"dataset.{key}={value} must be a whole number >= 0 (or null).")
     root = dataset.get("root")
     if root is None or dataset.name == "phantom":
         return
@@ -49,7 +55,13 @@ def load_dataset(dataset: DictConfig, *, cache_dir: Path, size: int, seed: int) 
     if name == "covid_semiseg":
         from usecases.covid_ct.data.covid_semiseg import load_covid_semiseg
 
-        return load_covid_semiseg(root=root, cache_dir=cache_dir / "prepared", size=size)
+        return load_covid_semiseg(
+            root=root,
+            cache_dir=cache_dir / "prepared",
+            size=size,
+            pool_size=dataset.get("pool_size"),
+            pool_seed=dataset.get("pool_seed", 0),
+        )
     if name == "galaxy_h5":
         from usecases.covid_ct.data.galaxy_h5 import load_galaxy_h5
 
