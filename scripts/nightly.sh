@@ -125,7 +125,7 @@ fi
 
 ignore=()
 for name in "${skipped[@]}"; do ignore+=(--ignore-usecase "$name"); done
-"$PYTHON" -m usecases.core.gate --baseline "$baseline" --current "$runs" "${ignore[@]}" \
+"$PYTHON" -m usecases.gate --baseline "$baseline" --current "$runs" "${ignore[@]}" \
   --markdown "$out/gate.md" --json "$out/gate.json" 2>&1 | tee "$out/gate.txt"
 gate=${PIPESTATUS[0]}
 if [ "$gate" -eq 0 ] && [ $failed -ne 0 ]; then

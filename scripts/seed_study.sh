@@ -41,7 +41,7 @@ rc=0
 "$PY" run.py -m "results_dir=$runs" "${overrides[@]}" || rc=$?
 [ -d "$runs/covid_ct" ] || { echo "error: no run wrote a record under $runs" >&2; exit 1; }
 tar czf "$OUT/records.tar.gz" --exclude='*.npz' -C "$runs" covid_ct # records, configs, logs
-"$PY" -m usecases.report.seed_study "$runs/covid_ct" --json "$OUT/seed_study.json" \
+"$PY" -m usecases.studies.seed_study "$runs/covid_ct" --json "$OUT/seed_study.json" \
   >"$OUT/study.txt" || rc=$?
 cat "$OUT/study.txt"
 exit "$rc"

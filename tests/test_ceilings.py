@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from usecases.core.ceilings import gemm_ceiling
+from usecases.measure.ceilings import gemm_ceiling
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16", "int8"])

@@ -13,8 +13,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from usecases.core.app import ConsoleFormatter
-from usecases.core.record import load_record
+from usecases.records.record import load_record
+from usecases.run.app import ConsoleFormatter
 
 
 def _assert_one_line_failure(res, *, code: int, says: str) -> None:
@@ -84,7 +84,7 @@ def test_an_interpolation_that_does_not_resolve_exits_2_and_writes_nothing(run_c
 def _composed(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from usecases.core.cli import CONF_DIR
+    from usecases.run.cli import CONF_DIR
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         return compose(config_name="config", overrides=["dataset=phantom", *overrides])
@@ -104,8 +104,8 @@ def _composed(*overrides: str):
     ],
 )
 def test_a_setting_that_would_fail_after_training_is_refused_before_it(override, says):
-    from usecases.core.errors import ConfigError
     from usecases.covid_ct.usecase import validate
+    from usecases.errors import ConfigError
 
     validate(_composed())  # the defaults pass
     with pytest.raises(ConfigError, match=re.escape(says)):
@@ -113,8 +113,8 @@ def test_a_setting_that_would_fail_after_training_is_refused_before_it(override,
 
 
 def test_a_results_dir_that_cannot_be_created_is_one_line(tmp_path):
-    from usecases.core.app import _make_run_dir
-    from usecases.core.errors import ConfigError
+    from usecases.errors import ConfigError
+    from usecases.run.app import _make_run_dir
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -262,7 +262,7 @@ class _WrappingLibrary:
         import signal
         import time
 
-        from usecases.core.termination import Terminated
+        from usecases.run.termination import Terminated
 
         try:
             os.kill(os.getpid(), signal.SIGTERM)
@@ -275,7 +275,7 @@ class _WrappingLibrary:
 def test_a_sigterm_a_library_wraps_in_its_own_error_is_still_recorded_as_termination(
     tmp_path, monkeypatch, capsys
 ):
-    import usecases.core.app as app
+    import usecases.run.app as app
 
     cfg = _composed(f"results_dir={tmp_path}", "report=false", "run_id=wrapped")
     monkeypatch.setattr(app, "_prepare", lambda cfg: (_WrappingLibrary, {"used": "cpu"}))

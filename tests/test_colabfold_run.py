@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from usecases.colabfold_spike.fold import ca_bfactors
-from usecases.core.record import load_record
+from usecases.records.record import load_record
 
 HAVE_COLABFOLD = importlib.util.find_spec("colabfold") is not None
 needs_colabfold = pytest.mark.skipif(

@@ -33,10 +33,10 @@ from usecases.colabfold_spike.weights import (
     colabfold_data_dir,
     random_array,
 )
-from usecases.core.errors import ConfigError, DataError
-from usecases.core.fetch import SUMS_NAME, fetch
-from usecases.core.manifests import load_manifest
-from usecases.core.references import compare
+from usecases.data.fetch import SUMS_NAME, fetch
+from usecases.data.manifests import load_manifest
+from usecases.errors import ConfigError, DataError
+from usecases.records.references import compare
 
 SHARED_SPIKE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "spike"
 GALAXY_SETTINGS = {

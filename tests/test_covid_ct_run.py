@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from usecases.core.record import load_record
+from usecases.records.record import load_record
 
 # scale=ci (n=8, 12 epochs, batch 16) measured 0.634 pooled Dice at threshold 0.3 on the 48
 # real test slices (2-core AMD EPYC, TensorFlow 2.21 CPU, seed 42). The floor sits well below

@@ -71,7 +71,7 @@ def test_pool_size_keeps_every_doctor_label_and_a_seeded_pseudo_label_subset(
 
 @pytest.mark.parametrize("size", [50, 1651])
 def test_a_pool_size_outside_the_pool_is_a_one_line_config_error(covid_root, prepared_cache, size):
-    from usecases.core.errors import ConfigError
+    from usecases.errors import ConfigError
 
     with pytest.raises(ConfigError, match=f"dataset.pool_size={size} must be more than the 50"):
         load_covid_semiseg(root=covid_root, cache_dir=prepared_cache / "prepared", pool_size=size)

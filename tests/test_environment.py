@@ -9,7 +9,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from usecases.core.environment import LIBRARIES, VARIABLES, capture_environment
+from usecases.measure.environment import LIBRARIES, VARIABLES, capture_environment
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, jaccard_score, recall_score
 
-from usecases.core.errors import DataError
 from usecases.covid_ct.evaluate import (
     EMPTY_MASK_RULE,
     METRIC_KEYS,
@@ -14,6 +13,7 @@ from usecases.covid_ct.evaluate import (
     best_threshold,
     segmentation_metrics,
 )
+from usecases.errors import DataError
 
 
 def _case(*, n: int = 12, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

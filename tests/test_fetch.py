@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from usecases.core.errors import ConfigError, DataError
-from usecases.core.fetch import SUMS_NAME, fetch, main, resolve_data_root
-from usecases.core.manifests import (
+from usecases.data.fetch import SUMS_NAME, fetch, main, resolve_data_root
+from usecases.data.manifests import (
     DEFAULT_MANIFEST_DIR,
     available_manifests,
     load_manifest,
@@ -30,6 +29,7 @@ from usecases.core.manifests import (
     sha256_file,
     verify_tree,
 )
+from usecases.errors import ConfigError, DataError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 COVID = SHARED / "covid_semiseg"

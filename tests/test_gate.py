@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from usecases.core import gate
+from usecases import gate
 
 REPO = Path(__file__).resolve().parents[1]
 # A record made by a real run (scripts/nightly.sh --device cpu --scale smoke --write-baseline).

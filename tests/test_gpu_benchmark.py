@@ -1,4 +1,4 @@
-"""The one-call GPU measurements (gpu_measure.sh, gpu_benchmark.py) run end to end on CPU."""
+"""The one-call GPU measurements (gpu_measure.sh, usecases.bench.gpu) run end to end on CPU."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import tarfile
 
 from tests.conftest import REPO
-from usecases.core.record import load_record
+from usecases.records.record import load_record
 
 
 def test_gpu_benchmark_runs_on_cpu_and_records_every_hot_path(tmp_path):
@@ -53,17 +53,14 @@ def test_gpu_benchmark_runs_on_cpu_and_records_every_hot_path(tmp_path):
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "gpu_benchmark", REPO / "scripts/gpu_benchmark.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from usecases.bench import gpu
+
+    return gpu
 
 
 def test_a_bad_argument_is_refused_before_anything_runs(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts/gpu_benchmark.py"), "--epochs", "1",
+        [sys.executable, "-m", "usecases.bench.gpu", "--epochs", "1",
          "--out", str(tmp_path / "out")],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

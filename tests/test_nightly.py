@@ -85,7 +85,7 @@ def test_the_gate_fails_the_nightly_records_against_a_better_baseline(nightly, t
     better["timings"]["epoch"]["median_s"] = record["timings"]["epoch"]["median_s"] / 10
     (tmp_path / "covid_ct").mkdir()
     (tmp_path / "covid_ct" / "record.json").write_text(json.dumps(better))
-    cmd = [sys.executable, "-m", "usecases.core.gate", "--baseline", str(tmp_path)]
+    cmd = [sys.executable, "-m", "usecases.gate", "--baseline", str(tmp_path)]
     cmd += ["--ignore-usecase", "colabfold_spike"]  # this baseline holds covid_ct only
     proc = subprocess.run(
         [*cmd, "--current", str(nightly.out / "runs")],
@@ -100,7 +100,7 @@ def test_the_gate_fails_the_nightly_records_against_a_better_baseline(nightly, t
 
 
 def test_the_committed_cpu_smoke_baseline_is_a_valid_ok_record():
-    from usecases.core.record import load_record
+    from usecases.records.record import load_record
 
     record = load_record(BASELINE / "covid_ct" / "record.json")
     assert record.status == "ok" and record.device["used"] == "cpu"

@@ -8,24 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from usecases.core.errors import ConfigError
-from usecases.core.onnx_export import (
-    MIN_OPSET,
-    file_sha256,
-    missing_tools,
-    run_onnx,
-    spread_subset,
-)
-from usecases.core.record import load_record
-from usecases.covid_ct import export as onnx_step
 from usecases.covid_ct.evaluate import THRESHOLDS, segmentation_metrics, threshold_key
-from usecases.covid_ct.export import (
+from usecases.covid_ct.onnx import export as onnx_step
+from usecases.covid_ct.onnx.export import (
     ModelSpec,
     OnnxSettings,
     check_onnx_parity,
     export_and_check,
     export_in_fresh_process,
 )
+from usecases.covid_ct.onnx.runtime import (
+    MIN_OPSET,
+    missing_tools,
+    run_onnx,
+    spread_subset,
+)
+from usecases.data.checksums import sha256_file
+from usecases.errors import ConfigError
+from usecases.records.record import load_record
 
 N_TRAIN, N_TEST = 32, 8  # a handful of real slices keeps this module under a minute
 SETTINGS = OnnxSettings()
@@ -93,7 +93,7 @@ def test_model_trained_on_real_slices_exports_a_checked_onnx_file_with_parity(ex
     assert m["opset"] == 17 >= MIN_OPSET and m["export"]["exporter"].startswith("tf2onnx")
     assert m["n_images"] == N_TEST and m["dice_equal_3dp"] is True
     assert set(m["dice_pooled"]) == {threshold_key(t) for t in THRESHOLDS}
-    assert m["sha256"] == check["sha256"] == file_sha256(path)
+    assert m["sha256"] == check["sha256"] == sha256_file(path)
     assert outcome.artifacts == {"onnx": "model.onnx"}
 
 
@@ -149,7 +149,7 @@ def test_a_corrupted_onnx_file_is_a_failed_check_with_one_line(
     assert check["passed"] is False and check["skipped"] is False
     assert check["detail"].startswith("onnx.checker rejected model.onnx:")
     assert "\n" not in check["detail"] and len(check["detail"]) <= 400
-    assert metrics["sha256"] == file_sha256(bad)
+    assert metrics["sha256"] == sha256_file(bad)
     assert len(_warnings(capsys)) == 1
 
 
@@ -302,7 +302,7 @@ def test_jax_backend_smoke_run_exports_via_a_fresh_tensorflow_process(run_cli):
     assert len(onnx_m["dice_pooled"]) == 9
     onnx_file = path.parent / record.artifacts["onnx"]
     onnx.checker.check_model(str(onnx_file), full_check=True)
-    assert file_sha256(onnx_file) == onnx_m["sha256"]
+    assert sha256_file(onnx_file) == onnx_m["sha256"]
 
 
 def _keras_dice(y, prob) -> dict[str, float]:
@@ -313,7 +313,7 @@ def _keras_dice(y, prob) -> dict[str, float]:
 def test_int8_quantized_model_keeps_the_dice_of_keras_on_real_slices(
     exported, trained, real_slices
 ):
-    from usecases.covid_ct.quantize import quantize_and_check
+    from usecases.covid_ct.onnx.quantize import quantize_and_check
 
     _, run_dir = exported
     _, keras_prob = trained
@@ -331,7 +331,7 @@ def test_int8_quantized_model_keeps_the_dice_of_keras_on_real_slices(
     assert check["dice_drop_at"] <= SETTINGS.int8_dice_drop == 0.01 and check["dice_at"] == "0.3"
     assert files == {"onnx_int8": "model.int8.onnx"}
     path = run_dir / "model.int8.onnx"
-    assert m["sha256"] == file_sha256(path) and m["calibration_images"] == min(
+    assert m["sha256"] == sha256_file(path) and m["calibration_images"] == min(
         N_TRAIN, SETTINGS.calibration_images
     )
     int8_prob = run_onnx(path, x_test)
@@ -344,7 +344,7 @@ def test_int8_quantized_model_keeps_the_dice_of_keras_on_real_slices(
 
 
 def test_an_int8_dice_drop_past_the_limit_is_a_failed_check(exported, real_slices, capsys):
-    from usecases.covid_ct.quantize import quantize_and_check
+    from usecases.covid_ct.onnx.quantize import quantize_and_check
 
     _, run_dir = exported
     x_train, _, x_test, y_test = real_slices
@@ -366,7 +366,7 @@ def test_an_int8_dice_drop_past_the_limit_is_a_failed_check(exported, real_slice
 def test_the_int8_check_judges_the_operating_threshold_and_records_every_drop(
     exported, real_slices
 ):
-    from usecases.covid_ct.quantize import quantize_and_check
+    from usecases.covid_ct.onnx.quantize import quantize_and_check
 
     _, run_dir = exported
     x_train, _, x_test, y_test = real_slices
@@ -381,7 +381,7 @@ def test_the_int8_check_judges_the_operating_threshold_and_records_every_drop(
 
 
 def test_a_corrupt_onnx_file_fails_the_int8_check_with_one_line(tmp_path, real_slices, capsys):
-    from usecases.covid_ct.quantize import quantize_and_check
+    from usecases.covid_ct.onnx.quantize import quantize_and_check
 
     x_train, _, x_test, y_test = real_slices
     bad = tmp_path / "model.onnx"

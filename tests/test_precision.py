@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from usecases.core import precision
-from usecases.core.errors import ConfigError
-from usecases.core.precision import choose_precision
+from usecases.errors import ConfigError
+from usecases.measure import precision
+from usecases.measure.precision import choose_precision
 
 CPU_TF = {"used": "cpu", "backend": "tensorflow"}
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from usecases.core.errors import DataError
-from usecases.core.references import Reference, compare, load_references
+from usecases.errors import DataError
+from usecases.records.references import Reference, compare, load_references
 
 PUBLISHED_DICE = {
     "0.1": 0.761,

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from tests.test_nightly import nightly_smoke
-from usecases.core.record import validate
+from usecases.records.record import validate
 from usecases.report import write_report
 from usecases.report.render import main as report_main
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from usecases.core.cli import check_overrides
-from usecases.report import seed_study
+from usecases.run.cli import check_overrides
+from usecases.studies import seed_study
 
 REPO = Path(__file__).resolve().parents[1]
 # A record made by a real run (scripts/nightly.sh --device cpu --scale smoke --write-baseline).

@@ -36,9 +36,9 @@ def pytest_generate_tests(metafunc):
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Add GPUs (name, driver, CUDA), bf16/AMX CPU flags, usable CPUs and framework versions."""
-    from usecases.core.devices import gpu_info
-    from usecases.core.environment import capture_environment
-    from usecases.core.precision import cpu_flags
+    from usecases.measure.environment import capture_environment
+    from usecases.measure.precision import cpu_flags
+    from usecases.run.devices import gpu_info
 
     env = capture_environment(repo=REPO)
     machine_info["gpus"] = gpu_info()
@@ -80,8 +80,8 @@ def ceiling(collected):
 
     ``cpu`` asks for the CPU's ceiling where a GPU is visible (onnxruntime runs on the CPU).
     """
-    from usecases.core.ceilings import gemm_ceiling
-    from usecases.core.devices import resolve_device
+    from usecases.measure.ceilings import gemm_ceiling
+    from usecases.run.devices import resolve_device
 
     on_gpu = resolve_device(requested="auto", backend=BACKEND)["used"] == "gpu"
 

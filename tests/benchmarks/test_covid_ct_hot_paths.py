@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from tests.benchmarks.conftest import BACKEND, REPO, WIDTHS, Row
-from usecases.core.onnx_export import spread_subset
 from usecases.covid_ct import hot_paths
 from usecases.covid_ct.hot_paths import PATHS
+from usecases.covid_ct.onnx.runtime import spread_subset
 
 USECASE = yaml.safe_load((REPO / "conf" / "usecase" / "covid_ct.yaml").read_text())
 TRAIN_BATCH = USECASE["train"]["batch_size"]

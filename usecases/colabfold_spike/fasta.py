@@ -10,8 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from usecases.core.errors import ConfigError, DataError
-from usecases.core.manifests import DEFAULT_MANIFEST_DIR
+from usecases.data.manifests import DEFAULT_MANIFEST_DIR
+from usecases.errors import ConfigError, DataError
 
 GALAXY_FASTA = DEFAULT_MANIFEST_DIR / "galaxy_spike_302.fasta"
 """The 302-residue sequence of the Galaxy Europe ColabFold notebook."""

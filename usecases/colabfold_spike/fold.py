@@ -34,8 +34,8 @@ from usecases.colabfold_spike.weights import (
     patched_params_loader,
     set_gpu_memory_env,
 )
-from usecases.core.errors import DataError, UserError
-from usecases.core.timing import summarize
+from usecases.errors import DataError, UserError
+from usecases.measure.timing import summarize
 
 WEIGHTS = ("alphafold", "random")
 USER_AGENT = "usecase-bench/0.1.0 (Galaxy Europe use case benchmark)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from usecases.core.errors import ConfigError, DataError
+from usecases.errors import ConfigError, DataError
 
 SERVER_MODES = {"mmseqs2": "mmseqs2_uniref_env", "mmseqs2_uniref": "mmseqs2_uniref"}
 """Our names -> ColabFold's ``msa_mode`` values for the MMseqs2 server."""

@@ -27,8 +27,8 @@ from usecases.colabfold_spike.weights import (
     check_params_dir,
     set_gpu_memory_env,
 )
-from usecases.core.errors import ConfigError
-from usecases.core.references import compare
+from usecases.errors import ConfigError
+from usecases.records.references import compare
 
 log = logging.getLogger(__name__)
 NAME = "colabfold_spike"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.core.errors import ConfigError, DataError
+from usecases.errors import ConfigError, DataError
 
 MODEL_NUMBERS = (1, 2, 3, 4, 5)
 MODEL_TYPES = ("alphafold2_ptm", "alphafold2")

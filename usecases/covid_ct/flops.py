@@ -44,10 +44,10 @@ def annotate_efficiency(
     image, inference entries ``forward_flops``. Keras entries run in ``policy``'s compute
     precision on the run's device, ``onnx_*`` in float32 and ``onnx_int8_*`` in int8 on the
     CPU (onnxruntime's CPU provider), so with ``on_gpu`` they get CPU ceilings. Ceilings are
-    measured now, on this machine (usecases.core.ceilings); returns them by name
+    measured now, on this machine (usecases.measure.ceilings); returns them by name
     ("float32", "bfloat16", "int8", "float32 (CPU)").
     """
-    from usecases.core.ceilings import gemm_ceiling
+    from usecases.measure.ceilings import gemm_ceiling
 
     keras_precision = "bfloat16" if "bfloat16" in policy else "float32"
     ceilings: dict[str, dict] = {}

@@ -152,7 +152,7 @@ def predict_all(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, *, b
 
 def _onnx_session(model, workdir: Path, *, int8: bool, calib: np.ndarray):
     """onnxruntime session of ``model`` exported to ``workdir`` (once), optionally int8."""
-    from usecases.core.onnx_export import export_keras, ort_session, quantize_int8
+    from usecases.covid_ct.onnx.runtime import export_keras, ort_session, quantize_int8
 
     f32 = workdir / f"tv_unet_n{_width(model)}.onnx"
     if not f32.is_file():

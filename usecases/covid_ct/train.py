@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from usecases.core.timing import summarize
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.model import tv_bce_loss
+from usecases.measure.timing import summarize
 
 log = logging.getLogger(__name__)
 

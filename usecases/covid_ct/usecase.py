@@ -1,7 +1,7 @@
 """covid_ct end to end: data -> TV-UNet training -> test-set Dice -> timings -> ONNX -> references.
 
 The numeric precision (``usecase.precision``: auto, float32, mixed_bfloat16) is chosen per
-device by ``usecases.core.precision`` and recorded under ``device.precision``. The ONNX files
+device by ``usecases.measure.precision`` and recorded under ``device.precision``. The ONNX files
 are always exported from a float32 copy of the trained weights.
 
 ``validate`` runs cheap checks before anything is written; ``run`` does the work inside the
@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from usecases.core.errors import ConfigError
-from usecases.core.precision import PRECISIONS, choose_precision
-from usecases.core.references import compare
-from usecases.core.timing import summarize, time_call
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
-from usecases.covid_ct.export import ModelSpec, OnnxSettings, export_and_check
 from usecases.covid_ct.flops import annotate_efficiency, forward_flops_per_image
-from usecases.covid_ct.quantize import quantize_and_check, skipped_int8
+from usecases.covid_ct.onnx.export import ModelSpec, OnnxSettings, export_and_check
+from usecases.covid_ct.onnx.quantize import quantize_and_check, skipped_int8
+from usecases.errors import ConfigError
+from usecases.measure.precision import PRECISIONS, choose_precision
+from usecases.measure.timing import summarize, time_call
+from usecases.records.references import compare
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def _inference_timings(model, x: np.ndarray, timing: DictConfig, *, policy: str)
 
 def _onnx_timings(files: dict, run_dir: Path, x: np.ndarray, timing: DictConfig) -> dict:
     """Images/s of onnxruntime (CPU) per exported file and batch size, as for Keras."""
-    from usecases.core.onnx_export import ort_session
+    from usecases.covid_ct.onnx.runtime import ort_session
 
     out = {}
     for key, label in (("onnx", "float32"), ("onnx_int8", "int8 QDQ")):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from usecases.core.errors import DataError, UserError
+from usecases.errors import DataError, UserError
 from usecases.report.blocks import Block, Figure, Note, Paragraph, Section, Table
 from usecases.report.build import build_sections
 from usecases.report.runs import load_runs

@@ -15,15 +15,15 @@ pLDDT per residue falls back to the PDB's CA B-factors.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from usecases.core.gate import find_records, run_key
-from usecases.core.record import ResultRecord, load_record
+from usecases.numbers import finite as number
+from usecases.records.record import ResultRecord, load_record
+from usecases.records.sets import find_records, run_key
 
 PLDDT_KEY = "plddt_per_residue"  # of each model entry
 BEST_PLDDT_KEY = "plddt_per_residue_best"  # of the best model, at the top of the metrics
@@ -69,13 +69,6 @@ class ModelScore:
 def load_runs(paths: list[Path]) -> list[Run]:
     """Load and validate every record (folders are searched for record.json); DataError."""
     return [Run(record=load_record(p), path=Path(p)) for p in find_records(paths)]
-
-
-def number(value: Any) -> float | None:
-    """A finite real number as float, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def threshold_rows(metrics: Mapping) -> list[tuple[float, Mapping]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from usecases.core.errors import DataError
+from usecases.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
-from usecases.core.errors import ConfigError, DataError
 from usecases.covid_ct.data import CTDataset, check_pair_shapes
 from usecases.covid_ct.data.prepare import binary_mask, one_hot, resize_image
+from usecases.errors import ConfigError, DataError
 
 PREP_VERSION = 1
 TRAIN_PARTS = ("Pseudo-label", "Doctor-label")

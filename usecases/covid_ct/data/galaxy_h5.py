@@ -7,14 +7,14 @@ masks (N, 128, 128, 2) one-hot.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from usecases.core.errors import DataError
 from usecases.covid_ct.data import CTDataset, check_pair_shapes
+from usecases.data.checksums import sha256_file
+from usecases.errors import DataError
 
 FILENAME = "combined_CT_datasets.h5"
 ZENODO_RECORD = "6091361"
@@ -25,16 +25,6 @@ KEYS: dict[str, tuple[str, str]] = {
     "valid": ("X_valid", "y_valid"),
     "test": ("y", "label_test"),
 }
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _one_hot_uint8(masks: np.ndarray, *, what: str) -> np.ndarray:
@@ -110,7 +100,7 @@ def load_galaxy_h5(path: Path) -> CTDataset:
         x_test=splits["test"][0],
         y_test=splits["test"][1],
         synthetic=False,
-        checksum=file_sha256(path),
+        checksum=sha256_file(path),
         source=f"{path} (Galaxy seed HDF5, Zenodo record {ZENODO_RECORD})",
         notes={"file_bytes": path.stat().st_size},
     )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from usecases.core.errors import ConfigError, DataError
 from usecases.covid_ct.data import CTDataset
+from usecases.errors import ConfigError, DataError
 
 DATASETS = ("covid_semiseg", "galaxy_h5", "medseg_nifti", "phantom")
 GALAXY_H5_NAME = "combined_CT_datasets.h5"
@@ -76,6 +76,6 @@ def load_dataset(dataset: DictConfig, *, cache_dir: Path, size: int, seed: int) 
 
 
 def _root(name: str, root: str | None, cache_dir: Path) -> Path:
-    from usecases.core.fetch import resolve_data_root
+    from usecases.data.fetch import resolve_data_root
 
     return resolve_data_root(name, root=root, cache_base=cache_dir)

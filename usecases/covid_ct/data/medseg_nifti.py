@@ -16,9 +16,9 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 from sklearn.model_selection import train_test_split
 
-from usecases.core.errors import DataError
 from usecases.covid_ct.data import CTDataset, check_pair_shapes
 from usecases.covid_ct.data.prepare import binary_mask, one_hot, resize_image
+from usecases.errors import DataError
 
 IMAGE_FILE = "tr_im.nii.gz"
 MASK_FILE = "tr_mask.nii.gz"

@@ -14,9 +14,9 @@ import json
 
 import numpy as np
 
-from usecases.core.errors import ConfigError
 from usecases.covid_ct.data import CTDataset, check_pair_shapes
 from usecases.covid_ct.data.prepare import one_hot
+from usecases.errors import ConfigError
 
 GENERATOR_VERSION = 1
 _MAX_LESIONS = 4

@@ -16,9 +16,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from usecases.core.errors import DataError, UserError
 from usecases.covid_ct.data import CTDataset, check_pair_shapes
-from usecases.covid_ct.data.galaxy_h5 import FILENAME, KEYS, file_sha256
+from usecases.covid_ct.data.galaxy_h5 import FILENAME, KEYS
+from usecases.data.checksums import sha256_file
+from usecases.errors import DataError, UserError
 
 
 def write_galaxy_h5(ds: CTDataset, path: Path, *, overwrite: bool = False) -> Path:
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-    print(f"wrote {out} ({out.stat().st_size} bytes, sha256 {file_sha256(out)}) {ds.counts}")
+    print(f"wrote {out} ({out.stat().st_size} bytes, sha256 {sha256_file(out)}) {ds.counts}")
     return 0
 
 

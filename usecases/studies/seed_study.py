@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from usecases.core.errors import DataError, UserError
-from usecases.core.gate import find_records, run_key
-from usecases.core.record import ResultRecord, load_record
 from usecases.covid_ct.evaluate import threshold_key
+from usecases.errors import DataError, UserError
+from usecases.records.record import ResultRecord, load_record
+from usecases.records.sets import find_records, run_key
 
 # config keys that may differ between the runs of one study (besides the grouping setting);
 # the data must be the same by checksum wherever it lies

@@ -11,7 +11,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from usecases.core.devices import gpu_info
+from usecases import paths
+from usecases.run.devices import gpu_info
 
 LIBRARIES = (
     "usecase-bench",
@@ -99,7 +100,7 @@ def capture_environment(*, repo: Path | None = None) -> dict:
             else None,
         },
         "gpus": gpu_info(),
-        "git": dict(_git_state(repo or Path(__file__).resolve().parents[2])),
+        "git": dict(_git_state(repo or paths.repo())),
         "variables": {name: os.environ[name] for name in VARIABLES if name in os.environ},
     }
 

@@ -2,12 +2,11 @@
 
 Each manifest says where a source lives, how big it is, which sha256 it has (where known),
 how its archive is unpacked, which files it must yield (a ``sha256  path`` list), its license
-and its citation. :mod:`usecases.core.fetch` downloads and verifies with it.
+and its citation. :mod:`usecases.data.fetch` downloads and verifies with it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -15,15 +14,16 @@ from typing import Any, Literal
 
 import yaml
 
-from usecases.core.errors import ConfigError, DataError
+from usecases import paths
+from usecases.data.checksums import sha256_file
+from usecases.errors import ConfigError, DataError
 
-DEFAULT_MANIFEST_DIR = Path(__file__).resolve().parents[2] / "data_manifests"
+DEFAULT_MANIFEST_DIR = paths.manifest_dir()
 """The repository's data_manifests/ folder."""
 
 ArchiveFormat = Literal["zip", "tar"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_CHUNK = 1 << 20
 _REQUIRED = ("name", "url", "filename", "license", "citation", "description")
 _OPTIONAL = (
     "size",
@@ -173,15 +173,6 @@ def read_checksums(path: Path) -> dict[str, str]:
     if not sums:
         raise DataError(f"checksum list {path} is empty")
     return sums
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_tree(root: Path, checksums: dict[str, str]) -> None:

@@ -13,7 +13,6 @@ import contextlib
 import gzip
 import logging
 import lzma
-import os
 import re
 import shutil
 import stat
@@ -29,8 +28,8 @@ from typing import BinaryIO
 import pooch
 import requests
 
-from usecases.core.errors import DataError, UserError
-from usecases.core.manifests import (
+from usecases import paths
+from usecases.data.manifests import (
     Manifest,
     available_manifests,
     load_manifest,
@@ -38,18 +37,12 @@ from usecases.core.manifests import (
     sha256_file,
     verify_tree,
 )
+from usecases.errors import DataError, UserError
 
 SUMS_NAME = "SHA256SUMS"
-CACHE_ENV = "USECASE_BENCH_CACHE"
 _DOWNLOADS = ".downloads"
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 _HEX = re.compile(r"\b[0-9a-f]{64}\b")
-
-
-def default_cache_base() -> Path:
-    """Return the cache base folder: $USECASE_BENCH_CACHE, else ~/.cache/usecase-bench."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "usecase-bench"
 
 
 def _expected_sums(manifest: Manifest, dest: Path) -> dict[str, str] | None:
@@ -377,7 +370,7 @@ def resolve_data_root(
         if empty:
             raise DataError(f"dataset root {path} is empty; {hint}")
         return path
-    base = default_cache_base() if cache_base is None else Path(cache_base)
+    base = paths.cache_base() if cache_base is None else Path(cache_base)
     return fetch(name, dest=base / name, manifest_dir=manifest_dir)
 
 
@@ -391,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--dest",
         type=Path,
-        help=f"destination folder (default: BASE/NAME; BASE: ${CACHE_ENV}, else "
+        help=f"destination folder (default: BASE/NAME; BASE: ${paths.CACHE_ENV}, else "
         "~/.cache/usecase-bench)",
     )
     parser.add_argument("--url", help="download from this mirror instead of the manifest's url")
@@ -404,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.name is None:
             parser.error("give a dataset NAME or --list")
-        dest = args.dest if args.dest is not None else default_cache_base() / args.name
+        dest = args.dest if args.dest is not None else paths.cache_base() / args.name
         print(fetch(args.name, dest=dest, url=args.url))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,7 +9,6 @@ otherwise ``metrics[at][metric]``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from usecases.core.errors import DataError
+from usecases.errors import DataError
+from usecases.numbers import finite
 
 ROLES = ("target", "context")
 VERDICTS = ("pass", "fail", "not comparable")
@@ -114,8 +114,8 @@ def load_references(*, path: str | Path | None = None) -> list[Reference]:
     Other top-level keys of the file (YAML anchors of shared fields) are ignored.
     """
     if path is None:
-        text = resources.files("usecases.core").joinpath("published.yaml").read_text("utf-8")
-        where = "usecases/core/published.yaml"
+        text = resources.files("usecases.records").joinpath("published.yaml").read_text("utf-8")
+        where = "usecases/records/published.yaml"
     else:
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -136,20 +136,13 @@ def load_references(*, path: str | Path | None = None) -> list[Reference]:
     return refs
 
 
-def _number(value: Any) -> float | None:
-    """A finite real number as float, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def measured_value(ref: Reference, metrics: Mapping) -> tuple[float | None, str | None]:
     """The run's value for ``ref`` and the ``at`` key it was read at (None if absent)."""
     if ref.at is None:
-        return _number(metrics.get(ref.metric)), None
+        return finite(metrics.get(ref.metric)), None
     if ref.at == BEST:
         rows = [
-            (key, _number(row.get(ref.metric)))
+            (key, finite(row.get(ref.metric)))
             for key, row in metrics.items()
             if isinstance(row, Mapping)
         ]
@@ -161,7 +154,7 @@ def measured_value(ref: Reference, metrics: Mapping) -> tuple[float | None, str 
     row = metrics.get(ref.at)
     if not isinstance(row, Mapping):
         return None, ref.at
-    return _number(row.get(ref.metric)), ref.at
+    return finite(row.get(ref.metric)), ref.at
 
 
 def _mismatch(requires: Mapping[str, tuple[str, ...]], settings: Mapping) -> str | None:

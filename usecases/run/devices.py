@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from usecases.core.errors import ConfigError
+from usecases.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "gpu")
 BACKENDS = ("tensorflow", "jax")

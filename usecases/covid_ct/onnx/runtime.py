@@ -7,13 +7,14 @@ Every framework is imported inside the function that needs it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import time
 from pathlib import Path
 
 import numpy as np
+
+from usecases.data.checksums import sha256_file
 
 MIN_OPSET = 15
 EXPORT_TOOLS = ("tensorflow", "tf2onnx", "onnx", "onnxruntime")
@@ -86,7 +87,7 @@ def check_onnx_file(path: Path) -> dict:
         "opset": _default_opset(proto),
         "ir_version": int(proto.ir_version),
         "bytes": Path(path).stat().st_size,
-        "sha256": file_sha256(path),
+        "sha256": sha256_file(path),
     }
 
 
@@ -195,15 +196,6 @@ def max_abs_diff(reference: np.ndarray, candidate: np.ndarray) -> float:
         raise ValueError(f"output shape {candidate.shape} differs from Keras {reference.shape}")
     diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
     return float("inf") if np.isnan(diff).any() else float(diff.max())
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of the file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def one_line(err: BaseException, *, limit: int = 300) -> str:

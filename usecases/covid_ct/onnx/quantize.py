@@ -1,6 +1,6 @@
 """covid_ct int8 step: quantize the exported float32 ONNX model and check its Dice on the test set.
 
-Static quantization with onnxruntime's tools (``usecases.core.onnx_export.quantize_int8``),
+Static quantization with onnxruntime's tools (``usecases.covid_ct.onnx.runtime.quantize_int8``),
 calibrated on validation slices spread over all its patients. The check ``onnx_int8_dice``
 passes when the int8 model's pooled Dice is at most ``int8_dice_drop`` below the Keras float32
 Dice at the operating threshold ``int8_dice_at`` (0.3, the paper's headline Dice). The drop at
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.core.onnx_export import (
-    file_sha256,
+from usecases.covid_ct.onnx.export import OnnxSettings, warn
+from usecases.covid_ct.onnx.runtime import (
     one_line,
     quantize_int8,
     run_onnx,
     spread_subset,
 )
-from usecases.covid_ct.export import OnnxSettings, warn
+from usecases.data.checksums import sha256_file
 
 CHECK_NAME = "onnx_int8_dice"
 INT8_FILE = "model.int8.onnx"
@@ -77,7 +77,7 @@ def quantize_and_check(
         **info,
         "file": out.name,
         "bytes": out.stat().st_size,
-        "sha256": file_sha256(out),
+        "sha256": sha256_file(out),
         "dice_pooled": dice,
         "dice_drop": drops,
         "dice_at": at,

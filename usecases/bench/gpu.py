@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """GPU measurements of the covid_ct hot paths in one call, with Keras on JAX (no TensorFlow).
 
 For the TV-UNet at a given width (paper: n=64, 128x128) it times, per precision (float32,
@@ -6,8 +5,8 @@ mixed_bfloat16): training steps and whole epochs on the real slices (compilation
 and inference at batch 1, 8 and 32; it measures a GEMM ceiling of each precision on the same
 device; and it writes one result record (``record.json``) plus a printed table.
 
-    python scripts/gpu_benchmark.py --data-root ../shared/data/covid_semiseg --device gpu --out OUT
-    python scripts/gpu_benchmark.py --dataset phantom --n-filters 4 --device cpu --out /tmp/b
+    python -m usecases.bench.gpu --data-root ../shared/data/covid_semiseg --device gpu --out OUT
+    python -m usecases.bench.gpu --dataset phantom --n-filters 4 --device cpu --out /tmp/b
 """
 
 from __future__ import annotations
@@ -19,10 +18,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from usecases.core.devices import configure_process
-from usecases.core.errors import UserError
+from usecases.errors import UserError
+from usecases.run.devices import configure_process
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -65,7 +62,7 @@ def gemm_ceiling(*, size: int, dtype: str, highest: bool = False, repeats: int =
     import jax
     import jax.numpy as jnp
 
-    from usecases.core.timing import summarize, time_call
+    from usecases.measure.timing import summarize, time_call
 
     key = jax.random.PRNGKey(0)
     a = jax.random.normal(key, (size, size), dtype=dtype)
@@ -89,9 +86,9 @@ def bench_precision(ds, *, precision: str, n_filters: int, epochs: int, repeats:
     import keras
     import numpy as np
 
-    from usecases.core.timing import summarize, time_call
     from usecases.covid_ct.model import build_tv_unet
     from usecases.covid_ct.train import StepTimer, compile_model
+    from usecases.measure.timing import summarize, time_call
 
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(42)
@@ -170,11 +167,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from usecases.core.devices import resolve_device
-    from usecases.core.environment import capture_environment
-    from usecases.core.record import ResultRecord, write_record
     from usecases.covid_ct.flops import TRAIN_FACTOR, forward_flops_per_image
     from usecases.covid_ct.model import build_tv_unet
+    from usecases.measure.environment import capture_environment
+    from usecases.records.record import ResultRecord, write_record
+    from usecases.run.devices import resolve_device
 
     device = resolve_device(requested=args.device, backend="jax")
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -233,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
         started_at=started,
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         config={
-            "benchmark": "scripts/gpu_benchmark.py",
+            "benchmark": "usecases.bench.gpu (usecase-bench-gpu)",
             **{k: str(v) for k, v in vars(args).items()},
         },
         environment=capture_environment(),

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from usecases.core.errors import ConfigError
+from usecases.errors import ConfigError
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")

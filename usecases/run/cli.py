@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
-from usecases.core.app import run_usecase
+from usecases import paths
+from usecases.run.app import run_usecase
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONF_DIR = str(paths.conf_dir())
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
 

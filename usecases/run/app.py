@@ -17,11 +17,11 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from usecases.core.devices import configure_process, resolve_device
-from usecases.core.environment import capture_environment
-from usecases.core.errors import ConfigError, UserError
-from usecases.core.record import ResultRecord, write_record
-from usecases.core.termination import Terminated, TerminationGuard
+from usecases.errors import ConfigError, UserError
+from usecases.measure.environment import capture_environment
+from usecases.records.record import ResultRecord, write_record
+from usecases.run.devices import configure_process, resolve_device
+from usecases.run.termination import Terminated, TerminationGuard
 
 USECASES = ("covid_ct", "colabfold_spike")
 _TERMINATED = "terminated (SIGTERM, e.g. a scheduler's time limit)"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.core.timing import summarize, time_call
+from usecases.measure.timing import summarize, time_call
 
 PRECISIONS = ("float32", "bfloat16", "int8")
 

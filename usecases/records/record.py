@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jsonschema
 
-from usecases.core.errors import DataError
+from usecases.errors import DataError
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("record.schema.json")

@@ -2,7 +2,7 @@
 
 A TensorFlow-backend run exports in-process with tf2onnx. A JAX-backend run loads its saved
 weights into the TensorFlow-backend TV-UNet in a fresh process
-(``python -m usecases.covid_ct.export --weights W --n-filters N --out model.onnx``), because
+(``python -m usecases.covid_ct.onnx.export --weights W --n-filters N --out model.onnx``), because
 jax2onnx's MaxPool output is rejected by onnxruntime. The check (``onnx_parity``) runs
 onnx.checker (full check), then onnxruntime on the test slices, and compares its probabilities
 and its pooled Dice at every threshold with Keras's. Nothing here ends the run: a failed export
@@ -24,25 +24,25 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.core.errors import ConfigError
-from usecases.core.onnx_export import (
+from usecases import paths
+from usecases.covid_ct.onnx.runtime import (
     CHECK_TOOLS,
     EXPORT_TOOLS,
     MIN_OPSET,
     PROVIDER,
     check_onnx_file,
     export_keras,
-    file_sha256,
     max_abs_diff,
     missing_tools,
     one_line,
     run_onnx,
     version_of,
 )
+from usecases.data.checksums import sha256_file
+from usecases.errors import ConfigError
 
 CHECK_NAME = "onnx_parity"
 ONNX_FILE = "model.onnx"
-REPO = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 
 
@@ -220,7 +220,7 @@ def check_onnx_parity(
     try:
         metrics.update(check_onnx_file(path))
     except Exception as err:  # onnx raises several types for a bad file
-        metrics["sha256"] = file_sha256(path) if Path(path).is_file() else None
+        metrics["sha256"] = sha256_file(path) if Path(path).is_file() else None
         check = _failed(f"onnx.checker rejected {Path(path).name}: {one_line(err)}", settings)
         return check, metrics
     try:
@@ -267,7 +267,7 @@ def check_onnx_parity(
 def export_in_fresh_process(
     *, weights: Path, out: Path, spec: ModelSpec, opset: int, timeout_s: float
 ) -> dict:
-    """Run ``python -m usecases.covid_ct.export`` with KERAS_BACKEND=tensorflow on the CPU.
+    """Run ``python -m usecases.covid_ct.onnx.export`` with KERAS_BACKEND=tensorflow on the CPU.
 
     Returns the export info the child prints (``opset``, ``exporter``, ``export_s`` ...);
     raises RuntimeError with the child's one-line error when it fails.
@@ -275,7 +275,7 @@ def export_in_fresh_process(
     cmd = [
         sys.executable,
         "-m",
-        "usecases.covid_ct.export",
+        "usecases.covid_ct.onnx.export",
         f"--weights={weights}",
         f"--n-filters={spec.n_filters}",
         f"--dropout={spec.dropout}",
@@ -283,7 +283,7 @@ def export_in_fresh_process(
         f"--opset={opset}",
         f"--out={out}",
     ]
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    path = os.pathsep.join(p for p in (str(paths.source_root()), os.environ.get("PYTHONPATH")) if p)
     env = {
         **os.environ,
         "KERAS_BACKEND": "tensorflow",
@@ -293,7 +293,13 @@ def export_in_fresh_process(
     }
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout_s, check=False
+            cmd,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=paths.source_root(),
+            timeout=timeout_s,
+            check=False,
         )
     except subprocess.TimeoutExpired as err:
         raise RuntimeError(
@@ -354,7 +360,7 @@ def warn(line: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """CLI: TV-UNet weights (.weights.h5, any backend) -> ONNX; prints the export info as JSON."""
     parser = argparse.ArgumentParser(
-        prog="python -m usecases.covid_ct.export", description=main.__doc__
+        prog="python -m usecases.covid_ct.onnx.export", description=main.__doc__
     )
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--n-filters", type=int, required=True)

@@ -1,1 +1,0 @@
-"""Pieces shared by every use case: errors, devices, timing, records, references, manifests."""
