@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from usecases.errors import ConfigError
-from usecases.measure import precision
+from usecases.measure import gpus, precision
 from usecases.measure.precision import choose_precision
 
 CPU_TF = {"used": "cpu", "backend": "tensorflow"}
@@ -79,6 +79,6 @@ def test_compute_capability_is_that_of_the_gpu_cuda_uses_or_unknown(
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(precision.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
-    monkeypatch.setattr(precision.subprocess, "run", fake_run)
+    monkeypatch.setattr(gpus.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(gpus.subprocess, "run", fake_run)
     assert precision.gpu_compute_capability() == capability

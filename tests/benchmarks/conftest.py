@@ -37,8 +37,8 @@ def pytest_generate_tests(metafunc):
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Add GPUs (name, driver, CUDA), bf16/AMX CPU flags, usable CPUs and framework versions."""
     from usecases.measure.environment import capture_environment
+    from usecases.measure.gpus import gpu_info
     from usecases.measure.precision import cpu_flags
-    from usecases.run.devices import gpu_info
 
     env = capture_environment(repo=REPO)
     machine_info["gpus"] = gpu_info()

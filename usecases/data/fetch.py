@@ -8,22 +8,14 @@ failed fetch leaves nothing half-written. ``<dest>/SHA256SUMS`` lists every file
 from __future__ import annotations
 
 import argparse
-import bz2
 import contextlib
-import gzip
 import logging
-import lzma
 import re
 import shutil
-import stat
 import sys
-import tarfile
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from pathlib import Path
 
 import pooch
 import requests
@@ -37,11 +29,11 @@ from usecases.data.manifests import (
     sha256_file,
     verify_tree,
 )
+from usecases.data.unpack import reason, unpack
 from usecases.errors import DataError, UserError
 
 SUMS_NAME = "SHA256SUMS"
 _DOWNLOADS = ".downloads"
-_ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 _HEX = re.compile(r"\b[0-9a-f]{64}\b")
 
 
@@ -77,16 +69,6 @@ def _is_verified(manifest: Manifest, dest: Path) -> bool:
     return True
 
 
-def _reason(exc: BaseException) -> str:
-    requests_error = isinstance(exc, requests.RequestException)
-    if isinstance(exc, OSError) and not requests_error and exc.strerror:
-        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    text = " ".join(str(exc).split())
-    found = _ERRNO.search(text)
-    reason = found.group(0).rstrip(" :") if found else text
-    return f"{type(exc).__name__}: {reason[:200]}" if reason else type(exc).__name__
-
-
 @contextlib.contextmanager
 def _quiet_pooch() -> Iterator[None]:
     logger = pooch.get_logger()
@@ -116,14 +98,14 @@ def _download(manifest: Manifest, url: str, cache: Path, dest: Path) -> Path:
             )
     except requests.exceptions.RequestException as exc:
         raise DataError(
-            f"could not download {manifest.name} from {url} ({_reason(exc)}); "
+            f"could not download {manifest.name} from {url} ({reason(exc)}); "
             f"put a copy at {dest} or pass dataset.root=PATH"
         ) from exc
     except ValueError as exc:
         target.unlink(missing_ok=True)
         if manifest.sha256 is None or "hash" not in str(exc).lower():
             raise DataError(
-                f"could not download {manifest.name} from {url} ({_reason(exc)}); "
+                f"could not download {manifest.name} from {url} ({reason(exc)}); "
                 f"put a copy at {dest} or pass dataset.root=PATH"
             ) from exc
         # pooch: the sha256 does not match (it deleted its temporary download)
@@ -141,132 +123,6 @@ def _download(manifest: Manifest, url: str, cache: Path, dest: Path) -> Path:
             f"{manifest.size}; the bad download was deleted"
         )
     return path
-
-
-def _member_ok(name: str) -> bool:
-    parts = PurePosixPath(name).parts
-    return not (
-        name.startswith(("/", "\\"))
-        or "\\" in name
-        or ".." in parts
-        or re.match(r"^[A-Za-z]:", name) is not None
-    )
-
-
-def _strip(name: str, components: int) -> str:
-    return "/".join(PurePosixPath(name).parts[components:])
-
-
-def _write_member(source: BinaryIO, tmp: Path, rel: str) -> None:
-    target = (tmp / rel).resolve()
-    if not target.is_relative_to(tmp.resolve()):
-        raise DataError(f"archive member {rel} would be written outside {tmp}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as out:
-        shutil.copyfileobj(source, out, 1 << 20)
-
-
-def _select(manifest: Manifest, name: str, wanted: set[str] | None) -> str | None:
-    """Return the output path of an archive member, or None where it is not extracted."""
-    if not name.startswith(manifest.member_prefix):
-        return None
-    rel = _strip(name, manifest.strip_components)
-    if not rel or (wanted is not None and rel not in wanted):
-        return None
-    return rel
-
-
-def _unsafe(manifest: Manifest, member: str, what: str) -> DataError:
-    return DataError(
-        f"refusing the {manifest.name} archive: member {member!r} {what}; the download was deleted"
-    )
-
-
-def _extract_zip(manifest: Manifest, archive: Path, tmp: Path, wanted: set[str] | None) -> int:
-    count = 0
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        for info in infos:
-            if not _member_ok(info.filename):
-                raise _unsafe(manifest, info.filename, "has an absolute or '..' path")
-        for info in infos:
-            rel = _select(manifest, info.filename, wanted)
-            if rel is None or info.is_dir():
-                continue
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise _unsafe(manifest, info.filename, "is a symbolic link")
-            with zf.open(info) as source:
-                _write_member(source, tmp, rel)
-            count += 1
-    return count
-
-
-# Compressed tar streams by their first bytes: tarfile reads a member without reaching the
-# stream's trailer, so a damaged stream's checksum (gzip CRC, xz check) is read separately.
-_COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
-
-
-def _check_stream(archive: Path) -> None:
-    """Decompress ``archive`` to its end (gzip/bz2/xz); the decompressor raises if damaged."""
-    with archive.open("rb") as f:
-        head = f.read(6)
-    for magic, opener in _COMPRESSED.items():
-        if head.startswith(magic):
-            try:
-                with opener(archive, "rb") as stream:
-                    while stream.read(1 << 20):
-                        pass
-            except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:  # bz2: OSError
-                raise tarfile.ReadError(f"damaged compressed stream: {_reason(exc)}") from exc
-
-
-def _extract_tar(manifest: Manifest, archive: Path, tmp: Path, wanted: set[str] | None) -> int:
-    count = 0
-    _check_stream(archive)
-    with tarfile.open(archive) as tf:
-        members = tf.getmembers()
-        for member in members:
-            if not _member_ok(member.name):
-                raise _unsafe(manifest, member.name, "has an absolute or '..' path")
-        for member in members:
-            rel = _select(manifest, member.name, wanted)
-            if rel is None or member.isdir():
-                continue
-            if not member.isfile():
-                raise _unsafe(manifest, member.name, "is a link or special file")
-            source = tf.extractfile(member)
-            if source is None:
-                raise _unsafe(manifest, member.name, "cannot be read")
-            with source:
-                _write_member(source, tmp, rel)
-            count += 1
-    return count
-
-
-def _unpack(manifest: Manifest, archive: Path, tmp: Path, wanted: set[str] | None) -> None:
-    try:
-        if manifest.archive == "zip":
-            count = _extract_zip(manifest, archive, tmp, wanted)
-        else:
-            count = _extract_tar(manifest, archive, tmp, wanted)
-    except (
-        zipfile.BadZipFile,
-        tarfile.TarError,
-        EOFError,
-        zlib.error,
-        gzip.BadGzipFile,
-        lzma.LZMAError,
-    ) as exc:
-        # a corrupt compressed stream: zlib.error, BadGzipFile, LZMAError or EOFError
-        raise DataError(
-            f"the downloaded {manifest.name} archive is not a valid {manifest.archive} file "
-            f"({_reason(exc)}); the download was deleted"
-        ) from exc
-    if count == 0:
-        raise DataError(
-            f"the downloaded {manifest.name} archive holds no files under "
-            f"{manifest.member_prefix!r}; the download was deleted"
-        )
 
 
 def _record_sums(manifest: Manifest, tmp: Path) -> None:
@@ -300,7 +156,7 @@ def _build(manifest: Manifest, url: str, dest: Path, cache: Path) -> None:
         if manifest.archive is None:
             shutil.move(downloaded, tmp / manifest.filename)
         else:
-            _unpack(manifest, downloaded, tmp, None if sums is None else set(sums))
+            unpack(manifest, downloaded, tmp, None if sums is None else set(sums))
         if sums is not None:
             verify_tree(tmp, sums)
         _record_sums(manifest, tmp)
@@ -346,7 +202,7 @@ def fetch(
         _build(manifest, source, dest, cache)
     except OSError as exc:
         _cleanup(dest, cache, created)
-        raise DataError(f"cannot write {name} to {dest} ({_reason(exc)}); pass --dest DIR") from exc
+        raise DataError(f"cannot write {name} to {dest} ({reason(exc)}); pass --dest DIR") from exc
     except BaseException:
         _cleanup(dest, cache, created)
         raise

@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from usecases import paths
-from usecases.run.devices import gpu_info
+from usecases.measure.gpus import gpu_info
 
 LIBRARIES = (
     "usecase-bench",

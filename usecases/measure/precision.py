@@ -13,11 +13,10 @@ CPU's bf16 flags when it has them.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from usecases.errors import ConfigError
+from usecases.measure.gpus import nvidia_smi_query
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -68,23 +67,12 @@ def gpu_compute_capability() -> float | None:
     by UUID, or by index where CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA count as nvidia-smi
     does (CUDA's default order is fastest first); without those it is unknown.
     """
-    if shutil.which("nvidia-smi") is None:
+    rows = nvidia_smi_query("index,uuid,compute_cap")
+    if not rows:
         return None
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index,uuid,compute_cap", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-        gpus = [
-            (index, uuid, float(cap))
-            for index, uuid, cap in (
-                (s.strip() for s in line.split(",")) for line in out.strip().splitlines()
-            )
-        ]
-    except (OSError, subprocess.SubprocessError, ValueError):
+        gpus = [(index, uuid, float(cap)) for index, uuid, cap in rows]
+    except ValueError:
         return None
     capabilities = {cap for _, _, cap in gpus}
     if len(capabilities) == 1:

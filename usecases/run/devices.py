@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import subprocess
 import sys
 
 from usecases.errors import ConfigError
@@ -74,41 +73,3 @@ def _backend_gpus(backend: str) -> list[str]:
     import tensorflow as tf
 
     return [d.name for d in tf.config.list_physical_devices("GPU")]
-
-
-def gpu_info() -> list[dict]:
-    """Name, driver, memory and CUDA version of each NVIDIA GPU via nvidia-smi ([] if none).
-
-    ``cuda`` is the CUDA version nvidia-smi reports: the newest the driver supports, which
-    bounds (and is not always equal to) the CUDA runtime the framework was built with; the
-    pip-installed runtime, cuDNN and cuBLAS are among the record's libraries (environment.py).
-    """
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-        header = subprocess.run(
-            ["nvidia-smi"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    cuda = next(
-        (
-            w
-            for line in header.splitlines()
-            if "CUDA Version" in line
-            for w in [line.split("CUDA Version:")[1].split()[0]]
-        ),
-        None,
-    )
-    gpus = []
-    for line in out.strip().splitlines():
-        name, driver, memory = (s.strip() for s in line.split(","))
-        gpus.append({"name": name, "driver": driver, "memory": memory, "cuda": cuda})
-    return gpus

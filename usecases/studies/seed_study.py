@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from usecases.covid_ct.evaluate import threshold_key
 from usecases.errors import DataError, UserError
 from usecases.records.record import ResultRecord, load_record
 from usecases.records.sets import find_records, run_key
+from usecases.studies.stats import paired_interval, welch_interval
 
 # config keys that may differ between the runs of one study (besides the grouping setting);
 # the data must be the same by checksum wherever it lies
@@ -136,28 +136,15 @@ def compare(groups: Sequence[Group], *, reference: str, margin: float) -> list[D
 
 
 def _difference(group: Group, ref: Group, *, margin: float) -> Difference:
-    from scipy import stats
-
-    diff = group.mean - ref.mean
     if group.seeds == ref.seeds and len(group.seeds) > 1:
-        d = [a - b for a, b in zip(group.dice, ref.dice, strict=True)]
-        se, df, method = statistics.stdev(d) / math.sqrt(len(d)), len(d) - 1, "paired t"
+        diff, low, high = paired_interval(group.dice, ref.dice, confidence=CONFIDENCE)
+        method = "paired t"
     elif len(group.dice) > 1 and len(ref.dice) > 1:
-        va, vb = group.sd**2 / len(group.dice), ref.sd**2 / len(ref.dice)
-        se = math.sqrt(va + vb)
-        df = (
-            (va + vb) ** 2 / (va**2 / (len(group.dice) - 1) + vb**2 / (len(ref.dice) - 1))
-            if se > 0
-            else 1.0  # no spread in either group: the interval is the point
-        )
+        diff, low, high = welch_interval(group.dice, ref.dice, confidence=CONFIDENCE)
         method = "Welch t"
     else:
-        se = df = None
+        diff, low, high = group.mean - ref.mean, None, None
         method = "a group with one run: no interval"
-    low = high = None
-    if se is not None:
-        half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se
-        low, high = diff - half, diff + half
     speedup = (
         group.train_images_per_s / ref.train_images_per_s
         if group.train_images_per_s and ref.train_images_per_s
