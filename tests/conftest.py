@@ -1,11 +1,19 @@
-"""Shared fixtures: where ../shared/data is, and a runner for ``python run.py`` in a subprocess."""
+"""Shared fixtures: where ../shared/data is, a runner for ``python run.py`` in a subprocess, and
+folders that every pytest-xdist worker of one session shares (one expensive run, built once).
+
+Tests under ``tests/e2e/`` and ``tests/benchmarks/`` are marked ``slow`` here:
+``pytest -m "not slow"`` is the quick loop (``tests/unit/``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +51,35 @@ def pytest_addoption(parser):
     )
 
 
+SLOW_FOLDERS = ("e2e", "benchmarks")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/e2e/ and tests/benchmarks/ as slow (whole runs and tools)."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+        if parts and parts[0] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
+
+
+@contextlib.contextmanager
+def shared_folder(tmp_path_factory, name: str) -> Iterator[Path]:
+    """``<session temp>/<name>``, shared by all xdist workers, held under an exclusive lock.
+
+    The first worker to enter builds what the folder should hold; the others wait for the
+    lock and find it built (pytest-xdist's documented pattern for session-wide fixtures).
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    with (base / f"{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield base / name
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def covid_root() -> Path:
     """The real COVID-SemiSeg copy in ../shared/data, or skip with the reason."""
@@ -53,8 +90,14 @@ def covid_root() -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_cache(tmp_path_factory) -> Path:
-    """One cache folder for the whole test session (prepared arrays are reused)."""
-    return tmp_path_factory.mktemp("cache")
+    """One cache folder for the whole test session, shared by the workers (arrays are reused).
+
+    Prepared arrays are written atomically (temporary file, then rename), so two workers
+    preparing the same slices at once both end with a complete cache file.
+    """
+    with shared_folder(tmp_path_factory, "cache") as folder:
+        folder.mkdir(exist_ok=True)
+    return folder
 
 
 @dataclass
@@ -111,3 +154,26 @@ def run_cli_module(tmp_path_factory, prepared_cache):
         return _run_cli(args, results=results, cache=prepared_cache, timeout=timeout)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def ci_scale_run(tmp_path_factory, covid_root, prepared_cache) -> CliResult:
+    """One real ci-scale covid_ct run (n=8, 12 epochs, real slices, CPU) for the whole session.
+
+    Shared by every xdist worker: the first to ask trains (minutes), the others reuse it.
+    """
+    with shared_folder(tmp_path_factory, "ci-scale-run") as base:
+        done = base / "done.json"
+        if not done.is_file():
+            base.mkdir(parents=True, exist_ok=True)
+            res = _run_cli(
+                (f"dataset.root={covid_root}", "scale=ci", "device=cpu"),
+                results=base / "results",
+                cache=prepared_cache,
+                timeout=1800,
+            )
+            done.write_text(
+                json.dumps({"code": res.code, "stdout": res.stdout, "stderr": res.stderr})
+            )
+        saved = json.loads(done.read_text())
+    return CliResult(saved["code"], saved["stdout"], saved["stderr"], base / "results")

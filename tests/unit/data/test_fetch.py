@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import SHARED_DATA
 from usecases.data.fetch import SUMS_NAME, fetch, main, resolve_data_root
 from usecases.data.manifests import (
     DEFAULT_MANIFEST_DIR,
@@ -31,7 +32,7 @@ from usecases.data.manifests import (
 )
 from usecases.errors import ConfigError, DataError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = SHARED_DATA
 COVID = SHARED / "covid_semiseg"
 SPIKE = SHARED / "spike" / "P0DTC2_spike_uniprot.fasta"
 TOP = "Inf-Net-fb3a03b5b2f70642fbf2a12cde9e5c41b5ebd28e/"

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "usecases"
+from tests.conftest import REPO
+
+PACKAGE = REPO / "usecases"
 SHARED = {"errors", "paths", "numbers"}  # leaves anyone may import
 USECASES = {"covid_ct", "colabfold_spike"}
 CONSUMERS = {"report", "gate", "studies"}

@@ -9,9 +9,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from tests.conftest import REPO
 from usecases.measure.environment import LIBRARIES, VARIABLES, capture_environment
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_variables_that_change_the_kernels_are_recorded_and_unset_ones_left_out(monkeypatch):

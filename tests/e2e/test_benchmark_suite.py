@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO
+
 PREDICT_ON_BATCH = ["-k", "test_inference and keras_predict_on_batch"]
 
 

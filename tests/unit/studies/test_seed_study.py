@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from usecases.run.cli import check_overrides
+from tests.conftest import REPO
 from usecases.studies import seed_study
 
-REPO = Path(__file__).resolve().parents[1]
 # A record made by a real run (scripts/nightly.sh --device cpu --scale smoke --write-baseline).
 REAL_RECORD = REPO / "results" / "baselines" / "cpu-smoke" / "covid_ct" / "record.json"
 
@@ -203,47 +202,3 @@ def test_a_missing_folder_is_one_line(tmp_path, capsys):
     assert seed_study.main([str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
-
-
-def test_a_multirun_sweep_feeds_the_study(run_cli, tmp_path, capsys):
-    """One ``run.py -m`` call sweeps the precision (a seed sweep works the same way; the
-    statistics over several seeds are tested above), then the study reads its records."""
-    res = run_cli(
-        "-m",
-        "dataset=phantom",
-        "scale=smoke",
-        "scale.epochs=1",
-        "device=cpu",
-        "seed=7",
-        "usecase.precision=float32,mixed_bfloat16",
-        "usecase.export.onnx=false",
-        "report=false",
-    )
-    assert res.code == 0, res.stderr[-2000:]
-    records = res.records()
-    dice = {r["device"]["precision"]["policy"]: r["metrics"]["0.3"]["dice_pooled"] for r in records}
-    assert len(records) == 2 and set(dice) == {"float32", "mixed_bfloat16"}
-    assert all(r["config"]["seed"] == 7 for r in records)
-    assert seed_study.main([str(res.results), "--json", str(tmp_path / "s.json")]) == 0
-    assert "(synthetic data)" in capsys.readouterr().out.splitlines()[0]
-    study = json.loads((tmp_path / "s.json").read_text())
-    assert {g["name"]: g["dice"] for g in study["groups"]} == {k: [v] for k, v in dice.items()}
-    (diff,) = study["differences"]
-    assert diff["diff"] == pytest.approx(dice["mixed_bfloat16"] - dice["float32"])
-    assert diff["verdict"] == "not established"  # one run per group gives no interval
-
-
-def test_a_bad_sweep_value_is_refused_before_any_run(run_cli):
-    res = run_cli("-m", "dataset=phantom", "scale=smoke,tiny", "seed=1,2")
-    assert res.code == 2
-    lines = res.error_lines()
-    assert len(lines) == 1 and "tiny" in lines[0], res.stderr[-2000:]
-    assert not res.results.exists() or not any(res.results.rglob("record.json"))
-
-
-def test_multirun_sweeps_are_checked_value_by_value():
-    assert "scale/tiny" in check_overrides(["-m", "seed=range(1,3)", "scale=ci,tiny"])
-    assert check_overrides(["-m", "seed=range(1,3)", "scale=ci,galaxy"]) is None
-    assert "no values" in check_overrides(["-m", "seed=range(0)"])
-    assert check_overrides(["-m", "dataset=glob(*)", "seed=1,2"]) is None  # left to the sweeper
-    assert "Ambiguous" in check_overrides(["seed=1,2"])  # a sweep needs -m

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from usecases import gate
 
-REPO = Path(__file__).resolve().parents[1]
 # A record made by a real run (scripts/nightly.sh --device cpu --scale smoke --write-baseline).
 REAL_RECORD = REPO / "results" / "baselines" / "cpu-smoke" / "covid_ct" / "record.json"
 DICE = "metrics/0.3/dice_pooled"
