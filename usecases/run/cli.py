@@ -15,6 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from usecases import paths
+from usecases.errors import UserError
 from usecases.run.app import run_usecase
 
 CONF_DIR = str(paths.conf_dir())
@@ -72,6 +73,11 @@ def _choices(override) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of run.py; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
+    try:
+        paths.require(paths.conf_dir(), what="the Hydra config groups (conf/)")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     problem = check_overrides(args)
     if problem is not None:
         print(f"error: bad option: {problem} (see conf/ for the options)", file=sys.stderr)

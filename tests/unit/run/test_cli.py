@@ -11,3 +11,26 @@ def test_multirun_sweeps_are_checked_value_by_value():
     assert "no values" in check_overrides(["-m", "seed=range(0)"])
     assert check_overrides(["-m", "dataset=glob(*)", "seed=1,2"]) is None  # left to the sweeper
     assert "Ambiguous" in check_overrides(["seed=1,2"])  # a sweep needs -m
+
+
+def test_a_checkout_without_conf_is_one_line_naming_the_variable(monkeypatch, tmp_path, capsys):
+    from usecases.run.cli import main
+
+    monkeypatch.setenv("USECASE_BENCH_HOME", str(tmp_path / "nowhere"))
+    assert main(["dataset=phantom"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: the Hydra config groups (conf/) not found at ")
+    assert "USECASE_BENCH_HOME=DIR" in line
+
+
+def test_paths_follow_the_home_variable(monkeypatch, tmp_path):
+    from usecases import paths
+
+    monkeypatch.setenv("USECASE_BENCH_HOME", str(tmp_path))
+    monkeypatch.setenv("USECASE_BENCH_CACHE", str(tmp_path / "c"))
+    assert paths.conf_dir() == tmp_path / "conf"
+    assert paths.gate_rules() == tmp_path / "conf" / "gate" / "default.yaml"
+    assert paths.manifest_dir() == tmp_path / "data_manifests"
+    assert paths.cache_base() == tmp_path / "c"
+    monkeypatch.delenv("USECASE_BENCH_HOME")
+    assert (paths.conf_dir() / "config.yaml").is_file()  # this checkout
