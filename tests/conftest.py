@@ -177,3 +177,45 @@ def ci_scale_run(tmp_path_factory, covid_root, prepared_cache) -> CliResult:
             )
         saved = json.loads(done.read_text())
     return CliResult(saved["code"], saved["stdout"], saved["stderr"], base / "results")
+
+
+@dataclass(frozen=True)
+class NightlyRun:
+    code: int
+    output: str
+    out: Path
+
+    def records(self) -> list[Path]:
+        """record.json of every run the nightly made."""
+        return sorted((self.out / "runs").rglob("record.json"))
+
+
+def nightly_smoke(base: Path) -> NightlyRun:
+    """Run ``nightly.sh --device cpu --scale smoke`` into ``base`` once; later calls reuse it."""
+    out, done, log = base / "out", base / "exit_code", base / "output.txt"
+    if not done.is_file():
+        base.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHON": sys.executable, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        cmd = [
+            "bash",
+            str(REPO / "scripts" / "nightly.sh"),
+            "--device",
+            "cpu",
+            "--scale",
+            "smoke",
+            "--out",
+            str(out),
+        ]
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
+        )
+        log.write_text(proc.stdout + proc.stderr)
+        done.write_text(str(proc.returncode))
+    return NightlyRun(code=int(done.read_text()), output=log.read_text(), out=out)
+
+
+@pytest.fixture(scope="session")
+def nightly(tmp_path_factory) -> NightlyRun:
+    """The session's one CPU smoke nightly, shared by every xdist worker."""
+    with shared_folder(tmp_path_factory, "nightly-cpu-smoke") as base:
+        return nightly_smoke(base)

@@ -1,11 +1,8 @@
 """Run ``colabfold.batch.run`` on one sequence and read back what it wrote, with timings.
 
-Timing: ``alphafold.model.model.RunModel.predict`` is wrapped for the duration of the run,
-so each model's wall time (all recycles, outputs synced to numpy) and each forward pass
-(one per recycle iteration, via the recycle callback) are measured. JAX compilation is
-measured by JAX itself (``jax.monitoring`` compile-duration events: tracing, lowering,
-backend compile): it happens in the first model's first forward; later models reuse the
-compiled program (ColabFold swaps parameters without recompiling), so
+The timings come from the patches of ``instrument`` (each model's wall time and forward
+passes, JAX compilation, parameter loading). JAX compiles in the first model's first forward;
+later models reuse the compiled program (ColabFold swaps parameters without recompiling), so
 ``first_model_s - first_model_compile_s`` is comparable with the steady-state model time.
 :func:`fold_once` is the entry point for benchmark suites.
 """
@@ -17,21 +14,26 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from usecases.colabfold_spike.fasta import galaxy_sequence
+from usecases.colabfold_spike.instrument import (
+    ModelTiming,
+    checked_params_loader,
+    jax_compile_events,
+    random_params_loader,
+    timed_params_loader,
+    timed_predict,
+)
 from usecases.colabfold_spike.msa import MsaSource, resolve_msa
 from usecases.colabfold_spike.weights import (
     RandomAlphaFoldParams,
     check_params_dir,
-    checked_params_loader,
     colabfold_data_dir,
     keep_jax_gpu_memory_defaults,
-    patched_params_loader,
     set_gpu_memory_env,
 )
 from usecases.errors import DataError, UserError
@@ -39,7 +41,6 @@ from usecases.measure.timing import summarize
 
 WEIGHTS = ("alphafold", "random")
 USER_AGENT = "usecase-bench/0.1.0 (Galaxy Europe use case benchmark)"
-_COMPILE_EVENT_PREFIX = "/jax/core/compile/"
 _TAG = re.compile(r"^rank_(\d+)_(.+)_(model_\d+)_seed_(\d+)$")
 
 
@@ -60,19 +61,6 @@ class FoldSettings:
     params_dir: Path | None = None
     weights_seed: int = 0
     msa_server: str = "https://api.colabfold.com"
-
-
-@dataclass
-class ModelTiming:
-    """One ``RunModel.predict`` call: wall times (s), total and per forward pass, and
-    ColabFold's own scores for it (filled in by the prediction callback)."""
-
-    total_s: float
-    forwards_s: list[float]
-    compile_s: float = 0.0
-    tag: str | None = None
-    mean_plddt: float | None = None
-    ptm: float | None = None
 
 
 @dataclass
@@ -148,90 +136,6 @@ class FoldResult:
         return out
 
 
-@contextlib.contextmanager
-def _timed_params_loader(seconds: list[float]) -> Iterator[None]:
-    """Time each call of ColabFold's parameter loader (whichever is installed) into
-    ``seconds``."""
-    import colabfold.alphafold.models as cf_models
-
-    inner = cf_models.get_model_haiku_params
-
-    def timed(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            seconds.append(time.perf_counter() - t0)
-
-    cf_models.get_model_haiku_params = timed
-    try:
-        yield
-    finally:
-        cf_models.get_model_haiku_params = inner
-
-
-@contextlib.contextmanager
-def _jax_compile_events(events: list[tuple[float, float]]) -> Iterator[None]:
-    """Append ``(end time, seconds)`` of every JAX compile step (trace, lower, backend
-    compile) to ``events`` while the block runs."""
-    import jax
-
-    def listener(event: str, duration_secs: float, **kwargs) -> None:
-        if event.startswith(_COMPILE_EVENT_PREFIX):
-            events.append((time.perf_counter(), float(duration_secs)))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
-
-@contextlib.contextmanager
-def _timed_predict(
-    timings: list[ModelTiming], compiles: list[tuple[float, float]]
-) -> Iterator[None]:
-    """Wrap ``RunModel.predict`` so each call appends a :class:`ModelTiming` (with the JAX
-    compile time of the ``compiles`` events that ended during the call)."""
-    from alphafold.model import model as af_model
-
-    original = af_model.RunModel.predict
-
-    def predict(self, feat, random_seed=0, return_representations=False, callback=None):
-        marks: list[tuple[float, float]] = []
-        last = [time.perf_counter()]
-
-        def on_recycle(result, recycles):
-            now = time.perf_counter()
-            marks.append((last[0], now))
-            if callback is not None:
-                callback(result, recycles)
-            last[0] = time.perf_counter()
-
-        start = last[0]
-        out = original(
-            self,
-            feat,
-            random_seed=random_seed,
-            return_representations=return_representations,
-            callback=on_recycle,
-        )
-        end = time.perf_counter()
-        compile_s = sum(d for at, d in compiles if start <= at <= end)
-        timings.append(
-            ModelTiming(
-                total_s=end - start, forwards_s=[b - a for a, b in marks], compile_s=compile_s
-            )
-        )
-        return out
-
-    af_model.RunModel.predict = predict
-    try:
-        yield
-    finally:
-        af_model.RunModel.predict = original
-
-
 def fold(
     sequence: str,
     *,
@@ -265,7 +169,7 @@ def fold(
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cf-data-")))
         if settings.weights == "random":
             random_params = random_params or RandomAlphaFoldParams(seed=settings.weights_seed)
-            stack.enter_context(patched_params_loader(random_params))
+            stack.enter_context(random_params_loader(random_params))
             data_dir = scratch
         else:
             if settings.params_dir is None:
@@ -276,9 +180,9 @@ def fold(
             data_dir = colabfold_data_dir(folder, scratch=scratch)
         load_s: list[float] = []
         compiles: list[tuple[float, float]] = []
-        stack.enter_context(_timed_params_loader(load_s))
-        stack.enter_context(_jax_compile_events(compiles))
-        stack.enter_context(_timed_predict(timings, compiles))
+        stack.enter_context(timed_params_loader(load_s))
+        stack.enter_context(jax_compile_events(compiles))
+        stack.enter_context(timed_predict(timings, compiles))
         t0 = time.perf_counter()
         colabfold_run(
             queries=queries,
@@ -370,16 +274,6 @@ def _other_files(out_dir: Path, *, jobname: str) -> dict[str, Path]:
         "coverage_plot": f"{jobname}_coverage.png",
     }
     return {key: out_dir / name for key, name in names.items() if (out_dir / name).is_file()}
-
-
-def ca_bfactors(pdb: Path) -> np.ndarray:
-    """B-factor of each residue's CA atom in a PDB file, in residue order (shape (L,))."""
-    values = [
-        float(line[60:66])
-        for line in Path(pdb).read_text().splitlines()
-        if line.startswith("ATOM") and line[12:16].strip() == "CA"
-    ]
-    return np.asarray(values, dtype=np.float64)
 
 
 def spike_prefix(length: int) -> str:

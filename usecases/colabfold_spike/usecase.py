@@ -19,8 +19,9 @@ from omegaconf import DictConfig, open_dict
 
 from usecases.colabfold_spike.fasta import GALAXY_NAME, ProteinSequence, galaxy_sequence
 from usecases.colabfold_spike.fasta import load_sequence as _load_sequence
-from usecases.colabfold_spike.fold import WEIGHTS, FoldResult, FoldSettings, ca_bfactors, fold
+from usecases.colabfold_spike.fold import WEIGHTS, FoldResult, FoldSettings, fold
 from usecases.colabfold_spike.msa import check_msa_server, resolve_msa
+from usecases.colabfold_spike.pdb import ca_bfactors
 from usecases.colabfold_spike.weights import (
     JAX_DEFAULT_ENV,
     MODEL_TYPES,
@@ -28,6 +29,7 @@ from usecases.colabfold_spike.weights import (
     set_gpu_memory_env,
 )
 from usecases.errors import ConfigError
+from usecases.records.checks import check_result
 from usecases.records.references import compare
 
 log = logging.getLogger(__name__)
@@ -232,14 +234,18 @@ def plddt_checks(result: FoldResult) -> list[dict]:
         ok = len(bfactors) == len(m.plddt_per_residue) and bool(
             abs(float(bfactors.mean()) - m.mean_plddt) <= PLDDT_TOLERANCE
         )
+        mean_b = float(bfactors.mean()) if len(bfactors) else None
         checks.append(
-            {
-                "name": f"{m.model}: mean pLDDT = mean PDB CA B-factor",
-                "passed": ok,
-                "mean_plddt": m.mean_plddt,
-                "mean_ca_bfactor": float(bfactors.mean()) if len(bfactors) else None,
-                "residues_in_pdb": len(bfactors),
-            }
+            check_result(
+                f"{m.model}: mean pLDDT = mean PDB CA B-factor",
+                passed=ok,
+                detail=f"mean pLDDT {m.mean_plddt:.2f}, mean CA B-factor "
+                f"{'-' if mean_b is None else f'{mean_b:.2f}'} over {len(bfactors)} of "
+                f"{len(m.plddt_per_residue)} residues (tolerance {PLDDT_TOLERANCE})",
+                mean_plddt=m.mean_plddt,
+                mean_ca_bfactor=mean_b,
+                residues_in_pdb=len(bfactors),
+            )
         )
     return checks
 

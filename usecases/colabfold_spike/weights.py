@@ -5,16 +5,14 @@ Real weights are the 2021-07-14 release (``params_model_{1..5}_ptm.npz``, fetche
 and loads all five even when it runs one model. ``weights=random`` replaces only where the
 arrays come from: :class:`RandomAlphaFoldParams` gives, for each file, arrays with the exact
 names and shapes of the released file (found by ``jax.eval_shape`` of the haiku init on the
-real AlphaFold2 model config), and :func:`patched_params_loader` feeds them through
+real AlphaFold2 model config), and ``instrument.random_params_loader`` feeds them through
 ColabFold's own ``flat_params_to_haiku`` so the rest of ``colabfold.batch.run`` is unchanged.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,78 +280,3 @@ class RandomAlphaFoldParams:
         """Number of scalars in one model's parameters (93,237,338 for model_1_ptm)."""
         shapes = self.shapes(model_type=model_type, model_number=model_number)
         return int(sum(int(np.prod(s)) for s in shapes.values()))
-
-
-@contextlib.contextmanager
-def _loader_replaced(cf_models, loader) -> Iterator[None]:
-    """Swap ColabFold's ``get_model_haiku_params`` for ``loader``; restore it on exit."""
-    original = cf_models.get_model_haiku_params
-    cf_models.get_model_haiku_params = loader
-    try:
-        yield
-    finally:
-        cf_models.get_model_haiku_params = original
-
-
-@contextlib.contextmanager
-def patched_params_loader(params: RandomAlphaFoldParams) -> Iterator[None]:
-    """Within the block, ColabFold's parameter loader returns ``params`` instead of files.
-
-    Replaces ``colabfold.alphafold.models.get_model_haiku_params`` (what
-    ``load_models_and_params`` calls) by one that converts the random flat arrays with
-    ColabFold's own ``alphafold.model.utils.flat_params_to_haiku``; restored on exit.
-    """
-    import colabfold.alphafold.models as cf_models
-    from alphafold.model import utils
-
-    def random_loader(
-        data_dir: str,
-        model_type: str,
-        model_number: str,
-        use_fuse: bool = True,
-        to_jnp: bool = True,
-    ):
-        flat = params.flat(model_type=model_type, model_number=int(model_number))
-        return utils.flat_params_to_haiku(flat, fuse=use_fuse, to_jnp=to_jnp)
-
-    with _loader_replaced(cf_models, random_loader):
-        yield
-
-
-@contextlib.contextmanager
-def checked_params_loader(folder: Path, *, shapes: RandomAlphaFoldParams) -> Iterator[None]:
-    """Within the block, ColabFold's own loader reads ``folder`` after a shape check.
-
-    Each file's array names and shapes (npy headers) must cover those of the AlphaFold2
-    model (``shapes``); any failure, there or in ColabFold's reading, becomes one DataError
-    naming the file and the fetch command.
-    """
-    import colabfold.alphafold.models as cf_models
-
-    original = cf_models.get_model_haiku_params
-
-    def checked_loader(
-        data_dir: str,
-        model_type: str,
-        model_number: str,
-        use_fuse: bool = True,
-        to_jnp: bool = True,
-    ):
-        number = int(model_number)
-        path = Path(folder) / param_file_name(model_type=model_type, model_number=number)
-        hint = f"delete {folder} and fetch again with `{FETCH_COMMAND}`"
-        expected = shapes.shapes(model_type=model_type, model_number=number)
-        try:
-            problem = shape_problem(npz_shapes(path), expected)
-        except ValueError as err:
-            problem = str(err)
-        if problem is not None:
-            raise DataError(f"{path} does not hold AlphaFold2 parameters ({problem}); {hint}")
-        try:
-            return original(data_dir, model_type, model_number, use_fuse=use_fuse, to_jnp=to_jnp)
-        except Exception as err:
-            reason = f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
-            raise DataError(f"{path} could not be read ({reason}); {hint}") from err
-
-    with _loader_replaced(cf_models, checked_loader):
-        yield

@@ -23,15 +23,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimiser and schedule of one training run."""
+    """Optimiser and schedule of one training run (values: ``usecase.train`` of the config,
+    whose defaults live in conf/usecase/covid_ct.yaml only; the scale sets epochs)."""
 
     epochs: int
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    lr_factor: float = 0.1
-    lr_patience: int = 5
-    min_lr: float = 1e-5
-    early_stopping_patience: int = 50
+    batch_size: int
+    learning_rate: float
+    lr_factor: float
+    lr_patience: int
+    min_lr: float
+    early_stopping_patience: int
 
 
 class StepTimer(keras.callbacks.Callback):

@@ -19,11 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
 from usecases.covid_ct.flops import annotate_efficiency, forward_flops_per_image
-from usecases.covid_ct.onnx.export import ModelSpec, OnnxSettings, export_and_check
+from usecases.covid_ct.onnx.export import export_and_check
 from usecases.covid_ct.onnx.quantize import quantize_and_check, skipped_int8
+from usecases.covid_ct.onnx.settings import ModelSpec, OnnxSettings
 from usecases.errors import ConfigError
 from usecases.measure.precision import PRECISIONS, choose_precision
 from usecases.measure.timing import summarize, time_call
+from usecases.numbers import check_whole
 from usecases.records.references import compare
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,14 @@ def validate(cfg: DictConfig) -> None:
         ("usecase.timing.repeats", uc.timing.get("repeats"), 1),
         ("usecase.timing.warmup", uc.timing.get("warmup"), 0),
     ):
-        _check_whole(name, value, least=least)
+        check_whole(name, value, least=least)
     if cfg.scale.get("batch_size") is not None:
-        _check_whole("scale.batch_size", cfg.scale.batch_size, least=1)
+        check_whole("scale.batch_size", cfg.scale.batch_size, least=1)
     sizes = uc.timing.get("inference_batch_sizes")
     if not sizes:
         raise ConfigError("usecase.timing.inference_batch_sizes is empty; e.g. [1,8].")
     for size in sizes:
-        _check_whole("usecase.timing.inference_batch_sizes", size, least=1)
+        check_whole("usecase.timing.inference_batch_sizes", size, least=1)
     thresholds = uc.evaluate.get("thresholds") or []
     if not thresholds or not all(
         isinstance(t, float | int) and not isinstance(t, bool) and 0 < t < 1 for t in thresholds
@@ -67,12 +69,6 @@ def validate(cfg: DictConfig) -> None:
             f"usecase.export.int8_dice_at={at} is not one of usecase.evaluate.thresholds "
             f"({', '.join(map(str, cfg.usecase.evaluate.thresholds))})."
         )
-
-
-def _check_whole(name: str, value, *, least: int) -> None:
-    """ConfigError unless ``value`` is a whole number >= ``least``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ConfigError(f"{name}={value} must be a whole number >= {least}.")
 
 
 def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:

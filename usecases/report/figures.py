@@ -13,6 +13,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from usecases.colabfold_spike.pdb import read_ca_trace
 from usecases.report.blocks import Figure, Note
 from usecases.report.runs import (
     ModelScore,
@@ -23,7 +24,6 @@ from usecases.report.runs import (
     model_entries,
     number,
     published_curve,
-    read_ca_trace,
     threshold_rows,
     timing_entries,
 )

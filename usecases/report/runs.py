@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from usecases.colabfold_spike.pdb import read_ca_trace
 from usecases.numbers import finite as number
 from usecases.records.record import ResultRecord, load_record
 from usecases.records.sets import find_records, run_key
@@ -198,21 +199,6 @@ def pdb_artifacts(run: Run) -> list[Path]:
             if path.is_file() and path not in found:
                 found.append(path)
     return found
-
-
-def read_ca_trace(pdb: Path) -> list[tuple[tuple[float, float, float], float]]:
-    """((x, y, z), B-factor) of each CA atom of the first model in a PDB file."""
-    trace = []
-    for line in pdb.read_text(errors="replace").splitlines():
-        if line.startswith("ENDMDL"):
-            break
-        if line.startswith(("ATOM", "HETATM")) and line[12:16].strip() == "CA":
-            try:
-                xyz = (float(line[30:38]), float(line[38:46]), float(line[46:54]))
-                trace.append((xyz, float(line[60:66])))
-            except ValueError:
-                continue
-    return trace
 
 
 def _pdb_for(name: str, run: Run, pdbs: list[Path], *, only: bool) -> Path | None:

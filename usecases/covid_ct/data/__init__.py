@@ -36,6 +36,32 @@ class CTDataset:
     source: str
     notes: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_splits(
+        cls,
+        name: str,
+        splits: dict[str, tuple[np.ndarray, np.ndarray]],
+        *,
+        synthetic: bool,
+        checksum: str,
+        source: str,
+        notes: dict | None = None,
+    ) -> CTDataset:
+        """A dataset from ``{"train" | "valid" | "test": (images, masks)}``."""
+        return cls(
+            name=name,
+            x_train=splits["train"][0],
+            y_train=splits["train"][1],
+            x_valid=splits["valid"][0],
+            y_valid=splits["valid"][1],
+            x_test=splits["test"][0],
+            y_test=splits["test"][1],
+            synthetic=synthetic,
+            checksum=checksum,
+            source=source,
+            notes=notes or {},
+        )
+
     @property
     def counts(self) -> dict[str, int]:
         """Number of slices per split."""

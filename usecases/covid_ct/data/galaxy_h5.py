@@ -91,14 +91,9 @@ def load_galaxy_h5(path: Path) -> CTDataset:
             f"{path} is not a readable HDF5 file ({reason}); it may be truncated or corrupt: "
             f"delete it and fetch it again ({EXPECTED_BYTES} bytes expected for {FILENAME})."
         ) from error
-    return CTDataset(
-        name="galaxy_h5",
-        x_train=splits["train"][0],
-        y_train=splits["train"][1],
-        x_valid=splits["valid"][0],
-        y_valid=splits["valid"][1],
-        x_test=splits["test"][0],
-        y_test=splits["test"][1],
+    return CTDataset.from_splits(
+        "galaxy_h5",
+        splits,
         synthetic=False,
         checksum=sha256_file(path),
         source=f"{path} (Galaxy seed HDF5, Zenodo record {ZENODO_RECORD})",

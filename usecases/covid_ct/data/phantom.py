@@ -108,14 +108,9 @@ def load_phantom(
         image, mask = _slices(np.random.default_rng(child), n, size)
         arrays[split] = (image[..., None], one_hot(mask))
         check_pair_shapes(*arrays[split], what=f"phantom {split}")
-    return CTDataset(
-        name="phantom",
-        x_train=arrays["train"][0],
-        y_train=arrays["train"][1],
-        x_valid=arrays["valid"][0],
-        y_valid=arrays["valid"][1],
-        x_test=arrays["test"][0],
-        y_test=arrays["test"][1],
+    return CTDataset.from_splits(
+        "phantom",
+        arrays,
         synthetic=True,
         checksum=hashlib.sha256(canonical.encode()).hexdigest(),
         source="synthetic (usecases.covid_ct.data.phantom)",

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.covid_ct.onnx.export import OnnxSettings, warn
+from usecases.covid_ct.onnx.parity import warn
 from usecases.covid_ct.onnx.runtime import (
     one_line,
     quantize_int8,
     run_onnx,
     spread_subset,
 )
+from usecases.covid_ct.onnx.settings import OnnxSettings
 from usecases.data.checksums import sha256_file
 
 CHECK_NAME = "onnx_int8_dice"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import REPO, SHARED_DATA
 from usecases.colabfold_spike.fasta import GALAXY_FASTA, galaxy_sequence, load_sequence, read_fasta
 from usecases.colabfold_spike.fold import FoldResult, ModelResult, spike_prefix
 from usecases.colabfold_spike.msa import check_msa_server, resolve_msa
@@ -38,7 +39,7 @@ from usecases.data.manifests import load_manifest
 from usecases.errors import ConfigError, DataError
 from usecases.records.references import compare
 
-SHARED_SPIKE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "spike"
+SHARED_SPIKE = SHARED_DATA / "spike"
 GALAXY_SETTINGS = {
     "weights": "alphafold",
     "sequence": "galaxy_spike_302",
@@ -227,7 +228,7 @@ def test_params_file_with_damaged_array_data_fails_when_colabfold_reads_it(tmp_p
     pytest.importorskip("colabfold", reason="ColabFold is not installed (colabfold extra)")
     import colabfold.alphafold.models as cf_models
 
-    from usecases.colabfold_spike.weights import checked_params_loader
+    from usecases.colabfold_spike.instrument import checked_params_loader
 
     folder = _params_dir(tmp_path / "p", size=_TinyShapes.SIZE)
     data_dir = colabfold_data_dir(folder, scratch=tmp_path / "s")
@@ -475,14 +476,15 @@ def test_importing_colabfold_keeps_jax_gpu_memory_defaults():
         capture_output=True,
         text=True,
         env=env,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
         check=True,
     ).stdout.split()
     assert out == ["0", "0.75"]  # not ColabFold's "1" and "4.0" (4x the GPU, unified memory)
 
 
 def test_a_model_whose_timing_and_score_were_not_captured_stops_the_run(tmp_path):
-    from usecases.colabfold_spike.fold import ModelTiming, _read_models
+    from usecases.colabfold_spike.fold import _read_models
+    from usecases.colabfold_spike.instrument import ModelTiming
 
     name = "job_scores_rank_001_alphafold2_ptm_model_1_seed_000.json"
     (tmp_path / name).write_text('{"plddt": [80.0, 90.0], "ptm": 0.5}')

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import binary_dilation
 
+from tests.conftest import SHARED_DATA
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.galaxy_h5 import KEYS, load_galaxy_h5
 from usecases.covid_ct.data.medseg_nifti import IMAGE_FILE, MASK_FILE, load_medseg_nifti
@@ -20,7 +21,6 @@ from usecases.covid_ct.data.prepare import binary_mask, one_hot, resize_image
 from usecases.covid_ct.data.write_galaxy_h5 import write_galaxy_h5
 from usecases.errors import DataError
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REAL_TEST_DIR = SHARED_DATA / "covid_semiseg" / "Dataset" / "TestingSet" / "LungInfection-Test"
 SPLITS = ("train", "valid", "test")
 

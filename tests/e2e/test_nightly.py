@@ -1,7 +1,7 @@
 """The nightly job end to end on CPU at smoke scale: runs, report, and the gate's verdict.
 
-``nightly_smoke`` runs scripts/nightly.sh once per test session (tests/test_report.py reuses
-its records), caching the outcome in pytest's base temporary folder.
+The ``nightly`` fixture (tests/conftest.py) runs scripts/nightly.sh once per test session, for
+all workers; tests/e2e/test_report.py reuses its records.
 """
 
 from __future__ import annotations
@@ -11,48 +11,14 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO
+
 NIGHTLY = REPO / "scripts" / "nightly.sh"
 BASELINE = REPO / "results" / "baselines" / "cpu-smoke"
 WORKFLOW = REPO / ".github" / "workflows" / "nightly-gpu.yml"
-
-
-@dataclass(frozen=True)
-class NightlyRun:
-    code: int
-    output: str
-    out: Path
-
-    def records(self) -> list[Path]:
-        """record.json of every run the nightly made."""
-        return sorted((self.out / "runs").rglob("record.json"))
-
-
-def nightly_smoke(base: Path) -> NightlyRun:
-    """Run ``nightly.sh --device cpu --scale smoke`` into ``base`` once; later calls reuse it."""
-    out, done, log = base / "out", base / "exit_code", base / "output.txt"
-    if not done.is_file():
-        base.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHON": sys.executable, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = ["bash", str(NIGHTLY), "--device", "cpu", "--scale", "smoke", "--out", str(out)]
-        proc = subprocess.run(
-            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
-        )
-        log.write_text(proc.stdout + proc.stderr)
-        done.write_text(str(proc.returncode))
-    return NightlyRun(code=int(done.read_text()), output=log.read_text(), out=out)
-
-
-@pytest.fixture(scope="session")
-def nightly(tmp_path_factory) -> NightlyRun:
-    """The session's one CPU smoke nightly."""
-    return nightly_smoke(tmp_path_factory.getbasetemp() / "nightly-cpu-smoke")
 
 
 def _script(*args: str) -> subprocess.CompletedProcess:

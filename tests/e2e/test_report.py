@@ -22,12 +22,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.test_nightly import nightly_smoke
+from tests.conftest import REPO
 from usecases.records.record import validate
 from usecases.report import write_report
 from usecases.report.render import main as report_main
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -57,9 +56,9 @@ TABLES = (
 
 
 @pytest.fixture(scope="session")
-def covid_record(tmp_path_factory) -> Path:
+def covid_record(nightly) -> Path:
     """record.json of a real covid_ct smoke run (phantom, CPU), made once per session."""
-    run = nightly_smoke(tmp_path_factory.getbasetemp() / "nightly-cpu-smoke")
+    run = nightly
     records = [p for p in run.records() if p.parent.name == "nightly-covid_ct"]
     assert records, run.output[-4000:]
     return records[0]

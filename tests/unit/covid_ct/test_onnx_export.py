@@ -10,25 +10,21 @@ import pytest
 
 from usecases.covid_ct.evaluate import THRESHOLDS, segmentation_metrics, threshold_key
 from usecases.covid_ct.onnx import export as onnx_step
-from usecases.covid_ct.onnx.export import (
-    ModelSpec,
-    OnnxSettings,
-    check_onnx_parity,
-    export_and_check,
-    export_in_fresh_process,
-)
+from usecases.covid_ct.onnx.child import export_in_fresh_process
+from usecases.covid_ct.onnx.export import export_and_check
+from usecases.covid_ct.onnx.parity import check_onnx_parity
 from usecases.covid_ct.onnx.runtime import (
     MIN_OPSET,
     missing_tools,
     run_onnx,
     spread_subset,
 )
+from usecases.covid_ct.onnx.settings import ModelSpec, OnnxSettings
 from usecases.data.checksums import sha256_file
 from usecases.errors import ConfigError
-from usecases.records.record import load_record
 
 N_TRAIN, N_TEST = 32, 8  # a handful of real slices keeps this module under a minute
-SETTINGS = OnnxSettings()
+SETTINGS = OnnxSettings.from_config(None)  # the defaults of conf/usecase/covid_ct.yaml
 
 
 @pytest.fixture(scope="module")
@@ -275,34 +271,6 @@ def test_fresh_process_export_reports_the_child_error_in_one_line(tmp_path):
         )
     assert "does not exist" in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "model.onnx").exists()
-
-
-def test_run_with_an_opset_below_15_stops_before_training(run_cli):
-    res = run_cli("dataset=phantom", "scale=smoke", "device=cpu", "usecase.export.opset=13")
-    assert res.code == 2 and not res.records()
-    assert res.error_lines() == ["error: usecase.export.opset=13 must be an integer >= 15."]
-
-
-def test_jax_backend_smoke_run_exports_via_a_fresh_tensorflow_process(run_cli):
-    import onnx
-
-    pytest.importorskip("tf2onnx", reason="tf2onnx (and TensorFlow) are not installed here")
-    res = run_cli("dataset=phantom", "scale=smoke", "device=cpu", "backend=jax", "run_id=jx")
-    assert res.code == 0, res.stderr[-3000:]
-    path = next(res.results.rglob("record.json"))
-    record = load_record(path)
-    assert record.status == "ok" and record.device["backend"] == "jax"
-    assert record.config["backend"]["name"] == "jax"
-    (check,) = [c for c in record.checks if c["name"] == "onnx_parity"]
-    assert check["passed"] is True, check["detail"]
-    assert check["max_abs_diff"] <= 1e-4 and check["opset"] == 17
-    onnx_m = record.metrics["onnx"]
-    assert onnx_m["export"]["via"] == "fresh TensorFlow process"
-    assert onnx_m["export"]["trained_backend"] == "jax"
-    assert len(onnx_m["dice_pooled"]) == 9
-    onnx_file = path.parent / record.artifacts["onnx"]
-    onnx.checker.check_model(str(onnx_file), full_check=True)
-    assert sha256_file(onnx_file) == onnx_m["sha256"]
 
 
 def _keras_dice(y, prob) -> dict[str, float]:

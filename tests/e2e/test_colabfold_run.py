@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from usecases.colabfold_spike.fold import ca_bfactors
+from usecases.colabfold_spike.pdb import ca_bfactors
 from usecases.records.record import load_record
 
 HAVE_COLABFOLD = importlib.util.find_spec("colabfold") is not None

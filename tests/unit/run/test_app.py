@@ -1,0 +1,105 @@
+"""One run in-process: settings refused before training, the console formatter, termination."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+import pytest
+
+from usecases.records.record import load_record
+from usecases.run.app import ConsoleFormatter
+
+
+def test_the_console_formatter_drops_the_traceback_that_run_log_keeps():
+    try:
+        raise TypeError("planted")
+    except TypeError:
+        record = logging.LogRecord(
+            "usecases", logging.ERROR, __file__, 1, "run failed", None, sys.exc_info()
+        )
+    console = ConsoleFormatter("%(levelname)s %(message)s").format(record)
+    in_the_log = logging.Formatter("%(message)s").format(record)
+    assert console == "ERROR run failed"
+    assert "Traceback" in in_the_log and "planted" in in_the_log
+
+
+def _composed(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from usecases.run.cli import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        return compose(config_name="config", overrides=["dataset=phantom", *overrides])
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        ("usecase.train.batch_size=abc", "usecase.train.batch_size=abc must be a whole number"),
+        ("usecase.evaluate.batch_size=0", "usecase.evaluate.batch_size=0 must be a whole"),
+        ("usecase.timing.repeats=0", "usecase.timing.repeats=0 must be a whole number >= 1"),
+        ("usecase.timing.warmup=-1", "usecase.timing.warmup=-1 must be a whole number >= 0"),
+        ("usecase.timing.inference_batch_sizes=[]", "inference_batch_sizes is empty"),
+        ("usecase.timing.inference_batch_sizes=[1,2.5]", "inference_batch_sizes=2.5 must be"),
+        ("usecase.evaluate.thresholds=[0.3,1.5]", "must be numbers between 0 and 1"),
+        ("+scale.batch_size=0", "scale.batch_size=0 must be a whole number >= 1"),
+    ],
+)
+def test_a_setting_that_would_fail_after_training_is_refused_before_it(override, says):
+    from usecases.covid_ct.usecase import validate
+    from usecases.errors import ConfigError
+
+    validate(_composed())  # the defaults pass
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        validate(_composed(override))
+
+
+def test_a_results_dir_that_cannot_be_created_is_one_line(tmp_path):
+    from usecases.errors import ConfigError
+    from usecases.run.app import _make_run_dir
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cfg = _composed(f"results_dir={blocker / 'results'}")
+    with pytest.raises(ConfigError, match=r"cannot create the run folder .* results_dir=DIR"):
+        _make_run_dir(cfg)
+
+
+class _WrappingLibrary:
+    """A use case whose library turns the SIGTERM it receives into its own error."""
+
+    @staticmethod
+    def run(cfg, *, run_dir, device):
+        import os
+        import signal
+        import time
+
+        from usecases.run.termination import Terminated
+
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises Terminated here
+        except Terminated as err:
+            raise RuntimeError("worker pool shut down") from err
+        raise AssertionError("SIGTERM was not delivered")
+
+
+def test_a_sigterm_a_library_wraps_in_its_own_error_is_still_recorded_as_termination(
+    tmp_path, monkeypatch, capsys
+):
+    import usecases.run.app as app
+
+    cfg = _composed(f"results_dir={tmp_path}", "report=false", "run_id=wrapped")
+    monkeypatch.setattr(app, "_prepare", lambda cfg: (_WrappingLibrary, {"used": "cpu"}))
+    monkeypatch.setattr(app, "capture_environment", dict)
+    try:
+        assert app.run_usecase(cfg) == 143
+    finally:
+        app.logging.getLogger().handlers[:] = [
+            h for h in app.logging.getLogger().handlers if not getattr(h, "_usecases_console", 0)
+        ]
+    record = load_record(tmp_path / "covid_ct" / "wrapped" / "record.json")
+    assert record.status == "failed" and "SIGTERM" in record.error
+    assert "error: terminated by SIGTERM" in capsys.readouterr().err
