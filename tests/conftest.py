@@ -118,7 +118,9 @@ class CliResult:
 
 def _run_cli(args: tuple[str, ...], *, results: Path, cache: Path, timeout: int) -> CliResult:
     """Run ``python run.py ARGS`` writing under ``results``; return a CliResult."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    # run.py keeps TensorFlow's start-up lines off the console itself, unless this is set
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONUNBUFFERED"] = "1"
     cmd = [
         sys.executable,
         str(REPO / "run.py"),

@@ -11,6 +11,12 @@ from usecases.records.record import load_record
 # (thread-order nondeterminism on other CPUs) and well above 0.27, the Dice of marking every
 # pixel infected.
 CI_SCALE_DICE_FLOOR = 0.45
+# The demo (scale=smoke on the phantom, seed 42) measured 0.951 pooled Dice at 0.3 on the 32
+# phantom test slices (2-core Intel Xeon, TensorFlow 2.21 CPU, 2026-12-02); seeds 1 and 3 gave
+# 0.93 and 0.87, seed 2 does not learn at this scale. The floor leaves room for other kernels.
+SMOKE_DICE_FLOOR = 0.75
+STARTUP_NOISE = ("port.cc", "cpu_feature_guard", "cudart_stub", "oneDNN custom operations",
+                 "absl::InitializeLog", "tf2onnx")  # fmt: skip
 
 
 def _one_ok_record(res):
@@ -26,6 +32,14 @@ def test_smoke_run_on_phantom_writes_a_complete_synthetic_record(run_cli):
     res = run_cli("dataset=phantom", "scale=smoke", "device=cpu", "run_id=smoke1")
     record, run_dir = _one_ok_record(res)
     assert run_dir.name == "smoke1"
+    # the demo learns, its console is ours, and it ends with a summary of the record
+    assert record.metrics["0.3"]["dice_pooled"] >= SMOKE_DICE_FLOOR
+    assert not [ln for ln in res.stderr.splitlines() if any(n in ln for n in STARTUP_NOISE)]
+    dice = record.metrics["0.3"]["dice_pooled"]
+    assert f"  pooled test Dice at 0.3: {dice:.3f}" in res.stdout.splitlines()
+    assert "  synthetic data: no verdict against published values" in res.stdout
+    assert "  fastest inference: " in res.stdout and f"  report: {run_dir}" in res.stdout
+    assert res.stdout.splitlines()[-1] == f"ok: {run_dir / 'record.json'}"
     for name in ("config.yaml", "run.log", "test_probabilities.npz", "model.weights.h5"):
         assert (run_dir / name).is_file(), name
     assert record.dataset["synthetic"] is True and record.dataset["name"] == "phantom"
@@ -44,7 +58,7 @@ def test_smoke_run_on_phantom_writes_a_complete_synthetic_record(run_cli):
     step = record.timings["train_step"]
     assert step["n"] >= 3 and step["median_s"] > 0 and step["images_per_s"] > 0
     assert record.timings["inference_batch8"]["images_per_s"] > 0
-    assert record.metrics["epochs_run"] == 3 and len(record.metrics["history"]["loss"]) == 3
+    assert record.metrics["epochs_run"] == 12 and len(record.metrics["history"]["loss"]) == 12
     (onnx_check,) = [c for c in record.checks if c["name"] == "onnx_parity"]
     assert onnx_check["passed"] is True, onnx_check["detail"]
     assert (run_dir / record.artifacts["onnx"]).is_file()
@@ -107,10 +121,8 @@ def test_a_run_id_that_exists_is_refused_and_its_folder_left_untouched(run_cli, 
     assert (earlier / "record.json").read_text() == '{"an": "earlier run"}'
 
 
-@pytest.mark.slow
-def test_ci_scale_learns_on_the_real_slices(run_cli, covid_root):
-    res = run_cli(f"dataset.root={covid_root}", "scale=ci", "device=cpu")
-    record, _ = _one_ok_record(res)
+def test_ci_scale_learns_on_the_real_slices(ci_scale_run):
+    record, _ = _one_ok_record(ci_scale_run)
     assert record.dataset["synthetic"] is False
     assert record.dataset["counts"] == {"train": 1485, "valid": 165, "test": 48}
     assert record.metrics["n_images"] == 48

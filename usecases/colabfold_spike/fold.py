@@ -28,7 +28,7 @@ from usecases.colabfold_spike.instrument import (
     timed_params_loader,
     timed_predict,
 )
-from usecases.colabfold_spike.msa import MsaSource, resolve_msa
+from usecases.colabfold_spike.msa import DEFAULT_SERVER, MsaSource, resolve_msa
 from usecases.colabfold_spike.weights import (
     RandomAlphaFoldParams,
     check_params_dir,
@@ -60,7 +60,7 @@ class FoldSettings:
     weights: str = "alphafold"
     params_dir: Path | None = None
     weights_seed: int = 0
-    msa_server: str = "https://api.colabfold.com"
+    msa_server: str = DEFAULT_SERVER
 
 
 @dataclass

@@ -25,7 +25,7 @@ from usecases.covid_ct.onnx.settings import ModelSpec, OnnxSettings
 from usecases.errors import ConfigError
 from usecases.measure.precision import PRECISIONS, choose_precision
 from usecases.measure.timing import summarize, time_call
-from usecases.numbers import check_whole
+from usecases.numbers import check_whole, finite
 from usecases.records.references import compare
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,9 @@ def validate(cfg: DictConfig) -> None:
         check_whole(name, value, least=least)
     if cfg.scale.get("batch_size") is not None:
         check_whole("scale.batch_size", cfg.scale.batch_size, least=1)
+    rate = cfg.scale.get("learning_rate")
+    if rate is not None and (finite(rate) is None or rate <= 0):
+        raise ConfigError(f"scale.learning_rate={rate} must be a positive number, e.g. 1e-3.")
     sizes = uc.timing.get("inference_batch_sizes")
     if not sizes:
         raise ConfigError("usecase.timing.inference_batch_sizes is empty; e.g. [1,8].")
@@ -109,8 +112,9 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
     model = build_tv_unet(n_filters=spec.n_filters, dropout=spec.dropout, size=spec.size)
     log.info("TV-UNet n=%d: %d parameters", cfg.scale.n_filters, model.count_params())
     train_options = {**OmegaConf.to_container(uc.train)}
-    if cfg.scale.get("batch_size"):  # a scale may change the batch size (ci: 16)
-        train_options["batch_size"] = cfg.scale.batch_size
+    for key in ("batch_size", "learning_rate"):  # a scale may change them (ci: batch 16)
+        if cfg.scale.get(key) is not None:
+            train_options[key] = cfg.scale[key]
     settings = TrainSettings(epochs=cfg.scale.epochs, **train_options)
     fit = train(model, ds, settings=settings)
 

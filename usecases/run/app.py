@@ -21,6 +21,8 @@ from usecases.errors import ConfigError, UserError
 from usecases.measure.environment import capture_environment
 from usecases.records.record import ResultRecord, write_record
 from usecases.run.devices import configure_process, resolve_device
+from usecases.run.quiet import native_startup_filtered, quiet_loggers
+from usecases.run.summary import summary_lines
 from usecases.run.termination import Terminated, TerminationGuard
 
 USECASES = ("covid_ct", "colabfold_spike")
@@ -89,6 +91,7 @@ def run_usecase(cfg: DictConfig) -> int:
             _write_report(run_dir)
         logging.getLogger().removeHandler(handler)
         handler.close()
+    print("\n".join(summary_lines(record.to_dict(), run_dir=run_dir)))
     print(f"{record.status}: {run_dir / 'record.json'}")
     return code
 
@@ -127,7 +130,8 @@ def _prepare(cfg: DictConfig):
     except ModuleNotFoundError as err:
         raise ConfigError(f"usecase={name} is not installed here ({err.name} missing).") from err
     module.validate(cfg)
-    device = resolve_device(requested=cfg.device.name, backend=cfg.backend.name)
+    with native_startup_filtered():  # the framework is imported here, with its C++ start-up
+        device = resolve_device(requested=cfg.device.name, backend=cfg.backend.name)
     return module, device
 
 
@@ -162,6 +166,7 @@ def _start_logging(run_dir: Path) -> logging.Handler:
     """Log to run.log in the run folder and to stderr."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
+    quiet_loggers()
     if not any(getattr(h, "_usecases_console", False) for h in root.handlers):
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(ConsoleFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))

@@ -22,6 +22,7 @@ GENERATOR_VERSION = 1
 _MAX_LESIONS = 4
 _EMPTY_FRACTION = 0.25
 _NOISE_SD = 5.0
+_LESION_AXES = (0.04, 0.16)  # lesion semi-axes, in units of the half image width
 
 
 def _ellipse_r2(
@@ -64,7 +65,7 @@ def _slices(rng: np.random.Generator, n: int, size: int) -> tuple[np.ndarray, np
         lx, ly = cx + radius * np.cos(theta) * la, cy + radius * np.sin(theta) * lb
         # Rotated ellipse as a quadratic form, so only dx * dy is a full (n, size, size) op.
         dx, dy, phi = xx - lx, yy - ly, col(0.0, np.pi)
-        ia2, ib2 = col(0.04, 0.16) ** -2, col(0.04, 0.16) ** -2
+        ia2, ib2 = col(*_LESION_AXES) ** -2, col(*_LESION_AXES) ** -2
         cos2, sin2, cs = np.cos(phi) ** 2, np.sin(phi) ** 2, np.cos(phi) * np.sin(phi)
         r2 = (cos2 * ia2 + sin2 * ib2) * dx**2 + (sin2 * ia2 + cos2 * ib2) * dy**2
         r2 += (2 * cs * (ia2 - ib2) * dx) * dy
