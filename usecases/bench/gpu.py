@@ -212,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
                 t["efficiency_vs_gemm"] = t["gflops_per_s"] / ceiling
             timings[f"{name}_{precision}"] = t
     for length in args.colabfold_lengths:
-        from usecases.colabfold_spike.fold import fold_once
+        from usecases.colabfold_spike.once import fold_once
 
         fold = fold_once(length=length, recycles=args.colabfold_recycles, num_models=2)
         timings[f"colabfold_fold_{length}"] = {

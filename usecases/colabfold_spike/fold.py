@@ -4,7 +4,7 @@ The timings come from the patches of ``instrument`` (each model's wall time and 
 passes, JAX compilation, parameter loading). JAX compiles in the first model's first forward;
 later models reuse the compiled program (ColabFold swaps parameters without recompiling), so
 ``first_model_s - first_model_compile_s`` is comparable with the steady-state model time.
-:func:`fold_once` is the entry point for benchmark suites.
+``once.fold_once`` is the entry point for benchmark suites.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.colabfold_spike.fasta import galaxy_sequence
 from usecases.colabfold_spike.instrument import (
     ModelTiming,
     checked_params_loader,
@@ -28,13 +27,12 @@ from usecases.colabfold_spike.instrument import (
     timed_params_loader,
     timed_predict,
 )
-from usecases.colabfold_spike.msa import DEFAULT_SERVER, MsaSource, resolve_msa
+from usecases.colabfold_spike.msa import MsaSource
 from usecases.colabfold_spike.weights import (
     RandomAlphaFoldParams,
     check_params_dir,
     colabfold_data_dir,
     keep_jax_gpu_memory_defaults,
-    set_gpu_memory_env,
 )
 from usecases.errors import DataError, UserError
 from usecases.measure.timing import summarize
@@ -50,17 +48,19 @@ class FoldSettings:
 
     ``weights``: "alphafold" (files in ``params_dir``) or "random" (exact shapes, drawn
     with ``weights_seed``). ``random_seed`` is ColabFold's seed (0 as in the notebook).
+    The values come from ``usecase.*`` of the config; its defaults live in
+    conf/usecase/colabfold_spike.yaml only.
     """
 
     msa: MsaSource
-    model_type: str = "alphafold2_ptm"
-    num_models: int = 5
-    num_recycles: int = 3
-    random_seed: int = 0
-    weights: str = "alphafold"
-    params_dir: Path | None = None
-    weights_seed: int = 0
-    msa_server: str = DEFAULT_SERVER
+    model_type: str
+    num_models: int
+    num_recycles: int
+    random_seed: int
+    weights: str
+    params_dir: Path | None
+    weights_seed: int
+    msa_server: str
 
 
 @dataclass
@@ -274,71 +274,3 @@ def _other_files(out_dir: Path, *, jobname: str) -> dict[str, Path]:
         "coverage_plot": f"{jobname}_coverage.png",
     }
     return {key: out_dir / name for key, name in names.items() if (out_dir / name).is_file()}
-
-
-def spike_prefix(length: int) -> str:
-    """The first ``length`` residues of the Galaxy spike sequence (repeated beyond 302)."""
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
-    seq = galaxy_sequence()
-    return (seq * (length // len(seq) + 1))[:length]
-
-
-def fold_once(
-    *,
-    length: int,
-    recycles: int = 0,
-    weights: str = "random",
-    num_models: int = 1,
-    msa_mode: str = "single_sequence",
-    params_dir: Path | None = None,
-    seed: int = 0,
-    out_dir: Path | None = None,
-    random_params: RandomAlphaFoldParams | None = None,
-    unified_memory: bool = False,
-) -> dict:
-    """Fold the first ``length`` spike residues once with ColabFold; return times and scores.
-
-    For benchmark suites: JAX must already be configured for the wanted device (e.g.
-    ``JAX_PLATFORMS=cpu`` before the first JAX import); the GPU memory policy is set here
-    (``unified_memory``, see :func:`set_gpu_memory_env`) and applies if JAX has not
-    started yet. ``recycles`` recycles means
-    ``recycles + 1`` forward passes per model. Pass the same ``random_params`` to
-    successive calls to trace the parameter shapes only once. Returns a dict with
-    ``length, recycles, num_models, weights, device``, ``timings`` (see
-    :meth:`FoldResult.timings`, seconds) and ``mean_plddt`` per model.
-    """
-    memory_env = set_gpu_memory_env(unified_memory=unified_memory)
-    import jax
-
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
-    sequence = spike_prefix(length)
-    settings = FoldSettings(
-        msa=resolve_msa(msa_mode, sequence=sequence),
-        num_models=num_models,
-        num_recycles=recycles,
-        weights=weights,
-        params_dir=params_dir,
-        weights_seed=seed,
-        random_seed=seed,
-    )
-    with contextlib.ExitStack() as stack:
-        folder = out_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        result = fold(
-            sequence,
-            settings=settings,
-            out_dir=Path(folder),
-            jobname=f"spike_{length}",
-            random_params=random_params,
-        )
-    return {
-        "length": length,
-        "recycles": recycles,
-        "num_models": num_models,
-        "weights": weights,
-        "device": str(jax.devices()[0].device_kind),
-        "gpu_memory_env": memory_env,
-        "timings": result.timings(),
-        "mean_plddt": {m.model: m.mean_plddt for m in result.by_model()},
-    }

@@ -17,7 +17,6 @@ SERVER_MODES = {"mmseqs2": "mmseqs2_uniref_env", "mmseqs2_uniref": "mmseqs2_unir
 """Our names -> ColabFold's ``msa_mode`` values for the MMseqs2 server."""
 SINGLE = "single_sequence"
 A3M = "a3m"
-DEFAULT_SERVER = "https://api.colabfold.com"
 
 
 @dataclass(frozen=True)

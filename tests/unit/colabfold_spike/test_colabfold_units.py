@@ -24,8 +24,9 @@ import pytest
 
 from tests.conftest import REPO, SHARED_DATA
 from usecases.colabfold_spike.fasta import GALAXY_FASTA, galaxy_sequence, load_sequence, read_fasta
-from usecases.colabfold_spike.fold import FoldResult, ModelResult, spike_prefix
+from usecases.colabfold_spike.fold import FoldResult, ModelResult
 from usecases.colabfold_spike.msa import check_msa_server, resolve_msa
+from usecases.colabfold_spike.once import spike_prefix
 from usecases.colabfold_spike.weights import (
     FETCH_COMMAND,
     JAX_DEFAULT_ENV,
