@@ -94,21 +94,9 @@ def check_onnx_parity(
         f"max |dDice| {dice_diff:.1e} {'<=' if dice_diff <= settings.dice_tolerance else '>'} "
         f"{settings.dice_tolerance:.0e} over {len(keys)} thresholds"
     )
-    if not passed:
-        warn(f"{CHECK_NAME} failed: {detail}")
-    check = check_result(
-        CHECK_NAME,
-        passed=passed,
-        detail=detail,
-        skipped=False,
-        max_abs_diff=diff,
-        tolerance=settings.tolerance,
-        dice_max_abs_diff=dice_diff,
-        dice_tolerance=settings.dice_tolerance,
-        opset=metrics["opset"],
-        sha256=metrics["sha256"],
-    )
-    return check, metrics
+    numbers = {"max_abs_diff": diff, "dice_max_abs_diff": dice_diff}
+    numbers.update(opset=metrics["opset"], sha256=metrics["sha256"])
+    return _check(passed, detail, settings, **numbers), metrics
 
 
 def skipped(reason: str) -> dict:
@@ -118,15 +106,16 @@ def skipped(reason: str) -> dict:
 
 def failed(detail: str, settings: OnnxSettings) -> dict:
     """A failed check entry with one line of detail (also warned on stderr)."""
-    warn(f"{CHECK_NAME} failed: {detail}")
+    return _check(False, detail, settings, max_abs_diff=None)
+
+
+def _check(passed: bool, detail: str, settings: OnnxSettings, **numbers) -> dict:
+    """The ``onnx_parity`` entry with its tolerances; a failure is also warned on stderr."""
+    if not passed:
+        warn(f"{CHECK_NAME} failed: {detail}")
+    tolerances = {"tolerance": settings.tolerance, "dice_tolerance": settings.dice_tolerance}
     return check_result(
-        CHECK_NAME,
-        passed=False,
-        detail=detail,
-        skipped=False,
-        max_abs_diff=None,
-        tolerance=settings.tolerance,
-        dice_tolerance=settings.dice_tolerance,
+        CHECK_NAME, passed=passed, detail=detail, skipped=False, **numbers, **tolerances
     )
 
 
