@@ -11,9 +11,10 @@ from usecases.records.record import load_record
 # (thread-order nondeterminism on other CPUs) and well above 0.27, the Dice of marking every
 # pixel infected.
 CI_SCALE_DICE_FLOOR = 0.45
-# The demo (scale=smoke on the phantom, seed 42) measured 0.951 pooled Dice at 0.3 on the 32
-# phantom test slices (2-core Intel Xeon, TensorFlow 2.21 CPU, 2026-12-02); seeds 1 and 3 gave
-# 0.93 and 0.87, seed 2 does not learn at this scale. The floor leaves room for other kernels.
+# The demo (scale=smoke on the phantom, seed 42) measured 0.926 pooled Dice at 0.3 on the 32
+# phantom test slices (2-core Intel Xeon, TensorFlow 2.21 CPU, phantom version 2, 2026-12-02);
+# seeds 1-7 gave 0.80 to 0.97 (seed 1: 0.971, seed 2: 0.936). The floor leaves room for other
+# kernels and sits far above 0.03, the Dice of marking every phantom pixel infected.
 SMOKE_DICE_FLOOR = 0.75
 STARTUP_NOISE = ("port.cc", "cpu_feature_guard", "cudart_stub", "oneDNN custom operations",
                  "absl::InitializeLog", "tf2onnx")  # fmt: skip
@@ -58,7 +59,7 @@ def test_smoke_run_on_phantom_writes_a_complete_synthetic_record(run_cli):
     step = record.timings["train_step"]
     assert step["n"] >= 3 and step["median_s"] > 0 and step["images_per_s"] > 0
     assert record.timings["inference_batch8"]["images_per_s"] > 0
-    assert record.metrics["epochs_run"] == 12 and len(record.metrics["history"]["loss"]) == 12
+    assert record.metrics["epochs_run"] == 16 and len(record.metrics["history"]["loss"]) == 16
     (onnx_check,) = [c for c in record.checks if c["name"] == "onnx_parity"]
     assert onnx_check["passed"] is True, onnx_check["detail"]
     assert (run_dir / record.artifacts["onnx"]).is_file()
