@@ -1,8 +1,8 @@
 """The report from real records: every figure and table there, self-contained, offline in Chromium.
 
-The covid_ct record comes from the session's one CPU smoke nightly (the ``nightly`` fixture
-of tests/conftest.py); the colabfold_spike record is made here by hand in the shape the report reads (see
-usecases/report/runs.py), with PDB files whose B-factors hold the pLDDT.
+The covid_ct record comes from the session's one CPU smoke nightly (the ``nightly``
+fixture of tests/conftest.py); the colabfold_spike record is made here by hand in the shape
+the report reads (see usecases/report/runs.py), with PDB files whose B-factors hold the pLDDT.
 """
 
 from __future__ import annotations
