@@ -1,6 +1,7 @@
-# Sourced by the one-call device scripts (seed_study.sh, gpu_measure.sh): the Python to use,
-# the carried wheels installed where the machine lacks them, the carried data unpacked, and
-# JAX's persistent compilation cache. Sets OUT, PY and DATA (the covid_semiseg folder to read);
+# Sourced by the one-call device scripts (seed_study.sh, reproduction_gpu.sh, gpu_measure.sh):
+# the Python to use, the carried wheels installed where the machine lacks them, the carried
+# data unpacked, JAX's persistent compilation cache, and given KEY (is KEY among the caller's
+# overrides?). Sets OUT, PY and DATA (the covid_semiseg folder to read);
 # where the copy has no git history, exports the commit that scripts/snapshot_commit.sh wrote
 # (USECASE_BENCH_GIT_COMMIT, USECASE_BENCH_GIT_DIRTY=1 when the copy differs) for the records.
 #
@@ -50,3 +51,12 @@ if [ -f "$snapshot/commit" ] && ! git rev-parse -q --verify HEAD >/dev/null 2>&1
 fi
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
+
+given() { # is KEY (or a group KEY) among the caller's "${overrides[@]}", with or without +/++/~?
+  local a
+  for a in "${overrides[@]}"; do
+    a=${a#\~}; a=${a#++}; a=${a#+}
+    [[ $a == "$1="* || $a == "$1" ]] && return 0
+  done
+  return 1
+}

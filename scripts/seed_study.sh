@@ -19,14 +19,6 @@ shift
 runs=${STUDY_RUNS:-/tmp/seed-study-runs}
 
 overrides=("$@")
-given() { # is KEY (or a group KEY) set by the caller, with or without a +/++/~ prefix?
-  local a
-  for a in "${overrides[@]}"; do
-    a=${a#\~}; a=${a#++}; a=${a#+}
-    [[ $a == "$1="* || $a == "$1" ]] && return 0
-  done
-  return 1
-}
 given dataset || given dataset.root || overrides+=("dataset.root=$DATA")
 for d in backend=jax device=gpu scale=galaxy seed=1,2,3,4 \
   usecase.precision=float32,mixed_bfloat16 usecase.export.onnx=false \

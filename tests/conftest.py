@@ -158,27 +158,53 @@ def run_cli_module(tmp_path_factory, prepared_cache):
     return _run
 
 
+@dataclass(frozen=True)
+class StudyRun:
+    code: int
+    output: str
+    out: Path  # the script's OUT: OUT/ci/{runs,study.json,study.txt,report.html}
+
+
+CI_STUDY_SEEDS = (42, 1)
+
+
 @pytest.fixture(scope="session")
-def ci_scale_run(tmp_path_factory, covid_root, prepared_cache) -> CliResult:
-    """One real ci-scale covid_ct run (n=8, 12 epochs, real slices, CPU) for the whole session.
+def ci_study(tmp_path_factory, covid_root, prepared_cache) -> StudyRun:
+    """scripts/reproduction_gpu.sh run on CPU at ci scale (n=8, 12 epochs, real slices) with
+    seeds 42 and 1, once for the whole session: the GPU script's CPU test and, through its
+    seed-42 run, the suite's one real ci-scale run (ONNX export on: TensorFlow is here).
 
     Shared by every xdist worker: the first to ask trains (minutes), the others reuse it.
     """
-    with shared_folder(tmp_path_factory, "ci-scale-run") as base:
-        done = base / "done.json"
+    with shared_folder(tmp_path_factory, "ci-study") as base:
+        out, done = base / "out", base / "done.json"
         if not done.is_file():
             base.mkdir(parents=True, exist_ok=True)
-            res = _run_cli(
-                (f"dataset.root={covid_root}", "scale=ci", "device=cpu"),
-                results=base / "results",
-                cache=prepared_cache,
-                timeout=1800,
+            env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+            env |= {
+                "PYTHON": sys.executable,
+                "REPRO_STUDIES": "ci:" + ",".join(map(str, CI_STUDY_SEEDS)),
+            }
+            cmd = [
+                "bash", str(REPO / "scripts" / "reproduction_gpu.sh"), str(out),
+                "device=cpu", "backend=tensorflow", "usecase.export.onnx=true",
+                f"cache_dir={prepared_cache}", f"dataset.root={covid_root}",
+            ]  # fmt: skip
+            proc = subprocess.run(
+                cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=3000, check=False
             )
             done.write_text(
-                json.dumps({"code": res.code, "stdout": res.stdout, "stderr": res.stderr})
+                json.dumps({"code": proc.returncode, "output": proc.stdout + proc.stderr})
             )
         saved = json.loads(done.read_text())
-    return CliResult(saved["code"], saved["stdout"], saved["stderr"], base / "results")
+    return StudyRun(saved["code"], saved["output"], out)
+
+
+@pytest.fixture(scope="session")
+def ci_scale_run(ci_study) -> CliResult:
+    """The seed-42 run of ``ci_study``: one real ci-scale covid_ct run, as a CliResult."""
+    run_dir = ci_study.out / "ci" / "runs" / "covid_ct" / "seed42"
+    return CliResult(ci_study.code, ci_study.output, ci_study.output, run_dir)
 
 
 @dataclass(frozen=True)

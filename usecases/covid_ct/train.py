@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
@@ -90,10 +91,18 @@ def compile_model(
     return model
 
 
-def train(model: keras.Model, ds: CTDataset, *, settings: TrainSettings) -> dict:
+def train(
+    model: keras.Model,
+    ds: CTDataset,
+    *,
+    settings: TrainSettings,
+    observers: Sequence[keras.callbacks.Callback] = (),
+) -> dict:
     """Fit ``model`` on ds.train with ds.valid for validation; return history and timings.
 
     Step times exclude the first step of the first epoch (graph tracing and compilation).
+    ``observers`` (e.g. ``curves.LearningCurve``) run after the step timer at each epoch's end, so
+    epoch times exclude them; they must not change the training.
     """
     compile_model(model, learning_rate=settings.learning_rate)
     timer, best = StepTimer(), KeepBestWeights()
@@ -104,6 +113,7 @@ def train(model: keras.Model, ds: CTDataset, *, settings: TrainSettings) -> dict
         keras.callbacks.EarlyStopping(patience=settings.early_stopping_patience),
         best,
         timer,
+        *observers,
     ]
     history = model.fit(
         ds.x_train,
@@ -137,7 +147,8 @@ def train(model: keras.Model, ds: CTDataset, *, settings: TrainSettings) -> dict
             "epoch": {
                 **summarize(timer.epochs[1:] or timer.epochs),
                 "train_images": n_train,
-                "note": "includes validation; first epoch excluded when there are more",
+                "note": "includes validation, not the per-epoch test evaluation; first epoch "
+                "excluded when there are more",
             },
             "first_epoch_s": timer.epochs[0] if timer.epochs else None,
             "train_total_s": float(sum(timer.epochs)),

@@ -66,6 +66,11 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"usecase.precision={cfg.usecase.precision} is not one of {', '.join(PRECISIONS)}."
         )
+    curve = uc.get("curve")
+    if curve is not None and curve.get("every_epoch"):
+        from usecases.covid_ct.curves import quality_target
+
+        quality_target(curve, thresholds=tuple(thresholds))
     at = _onnx_settings(cfg).int8_dice_at
     if at not in cfg.usecase.evaluate.thresholds:
         raise ConfigError(
@@ -116,7 +121,8 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
         if cfg.scale.get(key) is not None:
             train_options[key] = cfg.scale[key]
     settings = TrainSettings(epochs=cfg.scale.epochs, **train_options)
-    fit = train(model, ds, settings=settings)
+    curve = _test_curve(cfg, ds)
+    fit = train(model, ds, settings=settings, observers=[curve] if curve else [])
 
     prob = model.predict(ds.x_test, batch_size=uc.evaluate.batch_size, verbose=0)
     metrics = segmentation_metrics(ds.y_test, prob, thresholds=tuple(uc.evaluate.thresholds))
@@ -149,6 +155,7 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
             "best_epoch": fit["best_epoch"],
             "best_val_loss": fit["best_val_loss"],
             "history": fit["history"],
+            **(curve.result() if curve else {}),
             **onnx["metrics"],
         },
         "timings": timings,
@@ -216,6 +223,23 @@ def _onnx_steps(model, prob, *, ds, spec: ModelSpec, cfg: DictConfig, run_dir: P
     timed = {k: v for k, v in out["artifacts"].items() if onnx.check["passed"]}
     out["timings"] = _onnx_timings(timed, run_dir, ds.x_test, uc.timing)
     return out
+
+
+def _test_curve(cfg: DictConfig, ds: CTDataset):
+    """The per-epoch test evaluation (``usecase.curve``), or None when it is switched off."""
+    from usecases.covid_ct.curves import LearningCurve, quality_target
+
+    options = cfg.usecase.get("curve") or {}
+    if not options.get("every_epoch", False):
+        return None
+    thresholds = tuple(cfg.usecase.evaluate.thresholds)
+    return LearningCurve(
+        ds.x_test,
+        ds.y_test,
+        thresholds=thresholds,
+        batch_size=cfg.usecase.evaluate.batch_size,
+        target=quality_target(options, thresholds=thresholds),
+    )
 
 
 def _onnx_settings(cfg: DictConfig) -> OnnxSettings:

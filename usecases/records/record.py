@@ -48,32 +48,44 @@ class ResultRecord:
         return asdict(self)
 
 
-def _schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text())
-
-
 def validate(data: dict, *, what: str = "record") -> None:
     """Raise DataError (one line) unless ``data`` matches the record schema."""
-    if data.get("schema_version") != SCHEMA_VERSION:
+    check_schema(
+        data,
+        schema=SCHEMA_PATH,
+        version=SCHEMA_VERSION,
+        what=what,
+        remedy="rerun it with this version of usecase-bench",
+    )
+
+
+def check_schema(data: dict, *, schema: Path, version: str, what: str, remedy: str) -> None:
+    """Raise DataError (one line) unless ``data`` has ``version`` and matches ``schema``."""
+    if data.get("schema_version") != version:
         raise DataError(
             f"{what} has schema_version {data.get('schema_version')!r}, expected "
-            f"{SCHEMA_VERSION!r}; rerun it with this version of usecase-bench."
+            f"{version!r}; {remedy}."
         )
     try:
-        jsonschema.validate(data, _schema())
+        jsonschema.validate(data, json.loads(schema.read_text()))
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "top level"
-        raise DataError(
-            f"{what} does not match the record schema at {where}: {err.message}"
-        ) from err
+        message = f"{what} does not match the {schema.stem.split('.')[0]} schema at {where}"
+        raise DataError(f"{message}: {err.message}") from err
 
 
 def write_record(record: ResultRecord, path: Path) -> Path:
     """Validate and write ``record`` as JSON atomically (temporary file, then rename)."""
     data = record.to_dict()
     validate(data)
+    return write_json(data, path)
+
+
+def write_json(data: dict, path: Path) -> Path:
+    """Write ``data`` as indented JSON atomically (temporary file beside it, then rename)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-", suffix=".json.part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json.part")
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, sort_keys=False, default=_jsonable)
@@ -88,16 +100,22 @@ def write_record(record: ResultRecord, path: Path) -> Path:
 
 def load_record(path: Path) -> ResultRecord:
     """Read and validate a record; DataError (one line) if missing, not JSON or off-schema."""
+    data = read_json_object(path, what="record")
+    validate(data, what=f"record {path}")
+    return ResultRecord(**data)
+
+
+def read_json_object(path: Path, *, what: str) -> dict:
+    """The JSON object in ``path``; DataError naming ``what`` if missing, unreadable or not one."""
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError as err:
-        raise DataError(f"record {path} does not exist.") from err
+        raise DataError(f"{what} {path} does not exist.") from err
     except (OSError, json.JSONDecodeError) as err:
-        raise DataError(f"record {path} is not readable JSON ({err}).") from err
+        raise DataError(f"{what} {path} is not readable JSON ({err}).") from err
     if not isinstance(data, dict):
-        raise DataError(f"record {path} is not a JSON object.")
-    validate(data, what=f"record {path}")
-    return ResultRecord(**data)
+        raise DataError(f"{what} {path} is not a JSON object.")
+    return data
 
 
 def _jsonable(obj):

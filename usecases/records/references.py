@@ -23,6 +23,7 @@ from usecases.numbers import finite
 ROLES = ("target", "context")
 VERDICTS = ("pass", "fail", "not comparable")
 BEST = "best"
+ONE_RUN = "one run: a reproduction verdict needs a study over seeds (usecase-bench-study)"
 
 _FIELDS = (
     "id",
@@ -187,9 +188,9 @@ def compare(
 
     Returns:
         dicts with keys ``reference_id, metric, at, measured_at, published, measured,
-        difference, tolerance, verdict, reason, citation``; ``verdict`` is "pass", "fail" or
-        "not comparable"; ``difference`` = measured - published (None when settings differ,
-        data are synthetic or nothing was measured).
+        difference, tolerance, verdict, reason, basis, citation`` (``basis``: ``ONE_RUN``);
+        ``verdict`` is "pass", "fail" or "not comparable"; ``difference`` = measured -
+        published (None when settings differ, data are synthetic or nothing was measured).
     """
     refs = load_references() if references is None else references
     out: list[dict] = []
@@ -227,6 +228,7 @@ def compare(
                 "tolerance": ref.tolerance,
                 "verdict": verdict,
                 "reason": reason,
+                "basis": ONE_RUN,
                 "citation": ref.citation,
             }
         )

@@ -10,14 +10,28 @@ from pathlib import Path
 
 from usecases.records.record import ResultRecord
 
+STUDY_NAME = "study.json"
+
 
 def find_records(paths: Sequence[Path]) -> list[Path]:
-    """Expand folders into the ``record.json`` files below them; files are kept as given."""
+    """Expand folders into the ``record.json`` files below them; files are kept as given,
+    except study records (``study.json``, see ``find_studies``)."""
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
             found.extend(sorted(path.rglob("record.json")))
-        else:
+        elif path.name != STUDY_NAME:
+            found.append(path)
+    return found
+
+
+def find_studies(paths: Sequence[Path]) -> list[Path]:
+    """The study records (``study.json``) among ``paths`` and in the folders below them."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(path.rglob(STUDY_NAME)))
+        elif path.name == STUDY_NAME:
             found.append(path)
     return found
 

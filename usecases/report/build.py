@@ -57,7 +57,10 @@ def summary_text(runs: list[Run]) -> str:
     what = ", ".join(f"{n} {u}" for u, n in sorted(usecases.items()))
     states = ", ".join(f"{n} {s}" for s, n in sorted(status.items()))
     judged = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())) or "none"
-    return f"{len(runs)} run(s): {what} ({states}). Verdicts against published values: {judged}."
+    return (
+        f"{len(runs)} run(s): {what} ({states}). Verdicts against published values, one run "
+        f"each: {judged} (a reproduction verdict needs a study over seeds)."
+    )
 
 
 def _covid(runs: list[Run]) -> tuple[Block, ...]:

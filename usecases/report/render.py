@@ -18,9 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from usecases.errors import DataError, UserError
+from usecases.records.sets import find_studies
+from usecases.records.study import STUDY_FILE, load_study
 from usecases.report.blocks import Block, Figure, Note, Paragraph, Section, Table
 from usecases.report.build import build_sections
 from usecases.report.runs import load_runs
+from usecases.report.study import study_section
 
 TITLE = "usecase-bench: paper-reproduction report"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -34,7 +37,10 @@ th, td { border: 1px solid #d0d0d0; padding: 3px 7px; text-align: left; vertical
 th { background: #f2f2f2; } tr:nth-child(even) td { background: #fafafa; }
 td.verdict-pass { background: #d9f2d9 !important; font-weight: 600; }
 td.verdict-fail { background: #f8d0d0 !important; font-weight: 600; }
-td.verdict-not-comparable { color: #666; }
+td.verdict-not-comparable, td.verdict-not-established { color: #666; }
+td.verdict-reproduced { background: #d9f2d9 !important; font-weight: 600; }
+td.verdict-consistent { background: #eef6d0 !important; font-weight: 600; }
+td.verdict-not-reproduced { background: #f8d0d0 !important; font-weight: 600; }
 figure { margin: 1em 0 1.6em; } figure img { max-width: 100%; border: 1px solid #e2e2e2; }
 figcaption { font-size: 12.5px; color: #444; max-width: 60em; }
 p.skipped { color: #8a5a00; background: #fff6e0; padding: .4em .7em;
@@ -46,13 +52,19 @@ nav ul { columns: 2; } .meta { color: #555; }
 def write_report(records: list[Path], *, out_dir: Path) -> dict[str, Path]:
     """Render ``records`` (files or folders) into ``out_dir``; return the paths written.
 
-    Keys: ``html`` (report.html, self-contained), ``markdown`` (report.md) and ``figures``
-    (the folder of PNGs the Markdown links). Raises DataError for unreadable records.
+    Study records (``study.json``) among them or below the folders come first, each as a
+    section of its own. Keys: ``html`` (report.html, self-contained), ``markdown`` (report.md)
+    and ``figures`` (the folder of PNGs the Markdown links). Raises DataError for unreadable
+    records.
     """
-    runs = load_runs([Path(p) for p in records])
-    if not runs:
+    given = [Path(p) for p in records]
+    studies = [load_study(p) for p in find_studies(given)]
+    record_paths = [p for p in given if p.is_dir() or p.name != STUDY_FILE]
+    runs = load_runs(record_paths) if record_paths else []
+    if not runs and not studies:
         raise DataError(f"no result records found in {', '.join(str(p) for p in records)}")
-    sections = build_sections(runs)
+    sections = [study_section(s, index=i) for i, s in enumerate(studies)]
+    sections += build_sections(runs) if runs else []
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
@@ -174,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="usecase-bench-report",
         description="Turn result records into a self-contained HTML page and a Markdown page.",
     )
-    parser.add_argument("records", type=Path, nargs="+", help="record.json files or folders")
+    parser.add_argument(
+        "records", type=Path, nargs="+", help="record.json / study.json files or folders"
+    )
     parser.add_argument(
         "--out", "-o", type=Path, default=Path("results/report"), help="output folder"
     )

@@ -111,9 +111,12 @@ def references_table(run: Run, *, index: int, citations: Citations) -> Table | N
     columns = ("reference", "metric", "at", "published", "measured", "difference", "tolerance")
     return Table(
         tid,
-        f"Published vs measured: {run.label}",
+        f"Published vs measured (one run): {run.label}",
         (*columns, "verdict", "reason", "cite"),
         tuple(rows),
+        caption="The verdicts of one training run; one run cannot confirm or refute a "
+        "published single run. A reproduction verdict needs a study over seeds "
+        "(usecase-bench-study, README: Reproduction studies).",
     )
 
 

@@ -23,19 +23,23 @@ import argparse
 import json
 import statistics
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from usecases.covid_ct.evaluate import threshold_key
 from usecases.errors import DataError, UserError
-from usecases.records.record import ResultRecord, load_record
-from usecases.records.sets import find_records, run_key
+from usecases.records.record import ResultRecord
+from usecases.records.sets import run_key
+from usecases.studies.runs import (
+    check_same_settings,
+    covid_records,
+    record_field,
+    repeated_seed,
+    seed_of,
+)
 from usecases.studies.stats import paired_interval, welch_interval
 
-# config keys that may differ between the runs of one study (besides the grouping setting);
-# the data must be the same by checksum wherever it lies
-FREE_KEYS = ("seed", "run_id", "note", "results_dir", "cache_dir", "report", "dataset.root")
 CONFIDENCE = 0.95
 
 
@@ -94,20 +98,31 @@ def load_groups(
     than the seed and the grouping one (machine, GPU and data checksum included), or when a
     group holds one seed twice.
     """
-    records, failed = _records(paths, by=by)
+    records, failed_runs = covid_records(paths)
+    failed = [
+        f"{_group_of_failed(r, by)} seed {r.config.get('seed')} ({r.run_id}): {r.error}"
+        for r in failed_runs
+    ]
     for record in records:  # an unknown --by field is named before any settings differ
-        _get(record.to_dict(), by)
-    _same_settings(records, by=by)
+        record_field(record.to_dict(), by)
+    free = {by, by.removeprefix("config.")}
+    if by == "device.precision.policy":
+        free.add("usecase.precision")
+    check_same_settings(
+        records,
+        free=free,
+        what="a seed study compares runs that differ only in the seed and the grouping setting",
+    )
     key = threshold_key(threshold)
     grouped: dict[str, list[ResultRecord]] = {}
     for record in records:
-        grouped.setdefault(str(_get(record.to_dict(), by)), []).append(record)
+        grouped.setdefault(str(record_field(record.to_dict(), by)), []).append(record)
     groups = []
     for name, runs in grouped.items():
-        runs.sort(key=_seed)
-        seeds = tuple(_seed(r) for r in runs)
-        if len(set(seeds)) < len(seeds):
-            raise DataError(f"{by}={name} has seed {_repeated(seeds)} twice: keep one run per seed")
+        runs.sort(key=seed_of)
+        seeds = tuple(seed_of(r) for r in runs)
+        if (twice := repeated_seed(seeds)) is not None:
+            raise DataError(f"{by}={name} has seed {twice} twice: keep one run per seed")
         dice = tuple(_dice(r, key) for r in runs)
         speeds = [
             s
@@ -165,99 +180,11 @@ def _verdict(low: float | None, high: float | None, margin: float) -> str:
     return "not established"
 
 
-def _records(paths: Sequence[Path], *, by: str) -> tuple[list[ResultRecord], list[str]]:
-    """The ok covid_ct records, and a line for each failed one."""
-    absent = [str(p) for p in paths if not Path(p).exists()]
-    if absent:
-        raise DataError(f"{', '.join(absent)} does not exist")
-    records = [r for f in find_records(paths) if (r := load_record(f)).usecase == "covid_ct"]
-    ok = [r for r in records if r.status == "ok"]
-    if not ok:
-        raise DataError(
-            f"no ok covid_ct records under {', '.join(map(str, paths))} "
-            f"({len(records)} covid_ct record(s) in all)"
-        )
-    failed = [
-        f"{_group_of_failed(r, by)} seed {r.config.get('seed')} ({r.run_id}): {r.error}"
-        for r in records
-        if r.status != "ok"
-    ]
-    return ok, failed
-
-
 def _group_of_failed(record: ResultRecord, by: str) -> str:
     try:
-        return str(_get(record.to_dict(), by))
+        return str(record_field(record.to_dict(), by))
     except DataError:  # failed before the field was filled: the requested value
         return str((record.config.get("usecase") or {}).get("precision", "?"))
-
-
-def _same_settings(records: list[ResultRecord], *, by: str) -> None:
-    """Raise DataError naming the first setting in which two runs differ."""
-    free = {*FREE_KEYS, "usecase.precision"} if by == "device.precision.policy" else {*FREE_KEYS}
-    free.update((by, by.removeprefix("config.")))
-    first = _settings(records[0], skip=free)
-    for record in records[1:]:
-        other = _settings(record, skip=free)
-        names = first.keys() | other.keys()
-        if not all("variables" in r.environment for r in (records[0], record)):
-            # a record from before the variables were recorded: unknown, not different
-            names = {n for n in names if not n.startswith("environment.variables.")}
-        for name in sorted(names):
-            if first.get(name) != other.get(name):
-                raise DataError(
-                    f"runs {records[0].run_id} and {record.run_id} differ in {name} "
-                    f"({first.get(name)!r} vs {other.get(name)!r}): a seed study compares runs "
-                    "that differ only in the seed and the grouping setting"
-                )
-
-
-def _settings(record: ResultRecord, *, skip: set[str]) -> dict:
-    env = record.environment
-    return {
-        **_flat(record.config, skip=skip),
-        # a synthetic phantom is drawn from the seed: its checksum follows the seed
-        "data checksum": "synthetic"
-        if record.dataset.get("synthetic")
-        else record.dataset.get("checksum"),
-        "run (usecase/dataset/scale/device/backend)": run_key(record),
-        "GPU": [g.get("name") for g in env.get("gpus") or [] if isinstance(g, Mapping)],
-        "CPU": (env.get("cpu") or {}).get("model") if isinstance(env.get("cpu"), Mapping) else None,
-        **{
-            f"environment.variables.{name}": value
-            for name, value in (env.get("variables") or {}).items()
-            if f"environment.variables.{name}" not in skip
-        },
-    }
-
-
-def _flat(config: Mapping, *, skip: set[str], prefix: str = "") -> dict:
-    out = {}
-    for name, value in config.items():
-        path = f"{prefix}{name}"
-        if path in skip:
-            continue
-        if isinstance(value, Mapping):
-            out.update(_flat(value, skip=skip, prefix=f"{path}."))
-        else:
-            out[path] = value
-    return out
-
-
-def _get(data: Mapping, path: str):
-    value = data
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise DataError(f"a record has no field {path!r} to group by")
-        value = value[part]
-    return value
-
-
-def _seed(record: ResultRecord) -> int:
-    seed = record.config.get("seed")
-    if not isinstance(seed, int):
-        raise DataError(f"run {record.run_id} records no integer seed (config.seed={seed!r})")
-    return seed
 
 
 def _dice(record: ResultRecord, key: str) -> float:
@@ -265,10 +192,6 @@ def _dice(record: ResultRecord, key: str) -> float:
     if not isinstance(value, int | float):
         raise DataError(f"run {record.run_id} has no pooled Dice at threshold {key}")
     return float(value)
-
-
-def _repeated(seeds: tuple[int, ...]) -> int:
-    return next(s for s in seeds if seeds.count(s) > 1)
 
 
 def format_table(

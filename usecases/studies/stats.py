@@ -1,7 +1,7 @@
-"""Student-t intervals for differences of means over seeds (paired and Welch).
+"""Student-t intervals over seeds: of one mean, of one more run, and of differences of means.
 
-Each returns ``(difference, low, high)`` of mean(a) - mean(b) at ``confidence`` (e.g. 0.95);
-samples are sequences of floats (one value per seed), at least two each.
+Samples are sequences of floats (one value per seed), at least two each. The difference
+functions return ``(difference, low, high)`` of mean(a) - mean(b) at ``confidence`` (e.g. 0.95).
 """
 
 from __future__ import annotations
@@ -9,6 +9,30 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """Mean and sample sd of ``n`` runs, the t interval of the mean (``ci``) and the t
+    prediction interval of one more run (``pi``: mean +- t * sd * sqrt(1 + 1/n))."""
+
+    n: int
+    mean: float
+    sd: float
+    ci: tuple[float, float]
+    pi: tuple[float, float]
+    confidence: float
+
+
+def seed_summary(values: Sequence[float], *, confidence: float) -> SeedSummary:
+    """SeedSummary of ``values`` (df = n - 1); ValueError for fewer than two values."""
+    if len(values) < 2:
+        raise ValueError(f"an interval needs at least two runs, got {len(values)}")
+    n, mean, sd = len(values), statistics.fmean(values), statistics.stdev(values)
+    _, low, high = _interval(mean, sd / math.sqrt(n), n - 1, confidence)
+    _, p_low, p_high = _interval(mean, sd * math.sqrt(1 + 1 / n), n - 1, confidence)
+    return SeedSummary(n, mean, sd, (low, high), (p_low, p_high), confidence)
 
 
 def paired_interval(
