@@ -419,3 +419,23 @@ def test_report_module_runs_as_a_command(covid_record, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "report.html").is_file() and (tmp_path / "figures").is_dir()
+
+
+STUDY = REPO / "results" / "cpu" / "covid_ct-ci-study"
+STUDY_FIGURES = ("fig-study-band-0", "fig-study-curves-0")
+STUDY_TABLES = ("tab-study-verdicts-0", "tab-study-intervals-0", "tab-study-ttq-0")
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="chromium not installed (scripts/install_browser.sh)"
+)
+def test_the_committed_ci_study_report_opens_offline_in_chromium(tmp_path):
+    pages = write_report([STUDY], out_dir=tmp_path / "report")
+    dom, fetched = open_in_chromium(pages["html"], tmp_path / "browser")
+    assert fetched == []
+    page = _parse(dom)
+    for fid in STUDY_FIGURES:
+        assert page.images.get(fid, "").startswith("data:image/png;base64,"), fid
+    for tid in (*STUDY_TABLES, "tab-references-3"):  # the study, then its four seeds' runs
+        assert tid in page.ids, tid
+    assert "Reproduction verdicts over 4 seeds" in dom

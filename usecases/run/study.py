@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1-4", help="seeds, e.g. 1-4 or 1,2,5 (default 1-4)")
     parser.add_argument("--analyse", action="store_true", help="only analyse OUT/runs again")
     parser.add_argument("overrides", nargs="*", help="run.py overrides, e.g. scale=ci")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may follow the options
     try:
         return _main(args)
     except UserError as err:

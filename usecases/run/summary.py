@@ -24,6 +24,9 @@ def summary_lines(record: dict, *, run_dir: Path) -> list[str]:
     else:
         lines.append(f"  {_headline(record)}")
         lines.append(f"  {_verdicts(record)}")
+        quality = _time_to_quality(record.get("metrics") or {})
+        if quality:
+            lines.append(f"  {quality}")
         fastest = _fastest_inference(record.get("timings") or {})
         if fastest:
             lines.append(f"  {fastest}")
@@ -46,13 +49,28 @@ def _headline(record: dict) -> str:
     return "pooled test Dice at 0.3: " + ("-" if dice is None else f"{dice:.3f}")
 
 
+def _time_to_quality(metrics: dict) -> str | None:
+    """'time to quality (Dice@0.3 >= 0.743): epoch 13, 41.1 s', or never reached, or None."""
+    ttq = metrics.get("time_to_quality")
+    if not isinstance(ttq, dict):
+        return None
+    what = f"time to quality (Dice@{ttq.get('at')} >= {ttq.get('target')})"
+    seconds = finite(ttq.get("seconds"))
+    if not ttq.get("reached") or seconds is None:
+        return f"{what}: not reached in {ttq.get('epochs_run')} epochs"
+    return f"{what}: epoch {ttq.get('epochs')}, {seconds:.1f} s"
+
+
 def _verdicts(record: dict) -> str:
     """'verdicts: 5 pass, 4 fail', or 'no verdict' with the reasons (synthetic data ...)."""
     refs = record.get("references") or []
     judged = Counter(r.get("verdict") for r in refs if r.get("verdict") in ("pass", "fail"))
     if judged:
         counts = ", ".join(f"{judged[v]} {v}" for v in ("pass", "fail") if judged[v])
-        return f"verdicts against published values: {counts} (of {len(refs)} references)"
+        return (
+            f"verdicts against published values: {counts} (of {len(refs)} references; one run: "
+            "a reproduction verdict needs a study, usecase-bench-study)"
+        )
     reasons = sorted({str(r.get("reason")) for r in refs if r.get("reason")})
     if reasons == ["synthetic data"] or (
         not reasons and (record.get("dataset") or {}).get("synthetic")

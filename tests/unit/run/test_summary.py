@@ -47,7 +47,10 @@ def test_a_real_run_counts_its_verdicts(tmp_path):
     refs = [{"verdict": "pass"}, {"verdict": "fail"}, {"verdict": "fail"},
             {"verdict": "not comparable", "reason": "context only"}]  # fmt: skip
     lines = summary_lines(_covid(references=refs, dataset={"synthetic": False}), run_dir=tmp_path)
-    assert "  verdicts against published values: 1 pass, 2 fail (of 4 references)" in lines
+    assert (
+        "  verdicts against published values: 1 pass, 2 fail (of 4 references; one run: a "
+        "reproduction verdict needs a study, usecase-bench-study)"
+    ) in lines
     assert not any(line.startswith("  report:") for line in lines)  # none written
 
 
@@ -76,3 +79,14 @@ def test_a_failed_run_says_so_with_its_error(tmp_path):
         "summary: covid_ct failed",
         "  error: DataError: test slices missing",
     ]
+
+
+def test_the_time_to_quality_is_one_line_reached_or_not(tmp_path):
+    ttq = {"at": "0.3", "target": 0.743, "reached": True, "epochs": 13, "seconds": 41.09,
+           "epochs_run": 16}  # fmt: skip
+    metrics = {"0.3": {"dice_pooled": 0.9}, "time_to_quality": ttq}
+    lines = summary_lines(_covid(metrics=metrics), run_dir=tmp_path)
+    assert "  time to quality (Dice@0.3 >= 0.743): epoch 13, 41.1 s" in lines
+    never = {**ttq, "reached": False, "epochs": None, "seconds": None}
+    lines = summary_lines(_covid(metrics={**metrics, "time_to_quality": never}), run_dir=tmp_path)
+    assert "  time to quality (Dice@0.3 >= 0.743): not reached in 16 epochs" in lines
