@@ -18,7 +18,8 @@
 #   --covid-root DIR          local COVID-SemiSeg copy for scale ci/galaxy
 #                             (default ../shared/data/covid_semiseg when present, else fetched)
 #   --write-baseline          copy this run's records into --baseline instead of gating
-# Environment: PYTHON (default .venv/bin/python); NIGHTLY_COLABFOLD_ARGS (Hydra overrides of
+# Environment: PYTHON (default .venv/bin/python, made by scripts/bootstrap.sh first where a fresh
+# checkout has none); NIGHTLY_COLABFOLD_ARGS (Hydra overrides of
 # the colabfold_spike run, default "weights=random msa_mode=single_sequence": offline, no 3.5 GB
 # of weights) and, at smoke scale, NIGHTLY_COLABFOLD_SMOKE_ARGS (default
 # "usecase.max_length=30 usecase.num_models=1 usecase.num_recycles=0").
@@ -44,6 +45,10 @@ case "$device" in cpu|gpu) ;; *) die "--device must be cpu or gpu, not $device" 
 case "$scale" in smoke|ci|galaxy) ;; *) die "--scale must be smoke, ci or galaxy, not $scale" ;; esac
 baseline=${baseline:-results/baselines/$device-$scale}
 out=${out:-results/nightly/$(date -u +%Y%m%d-%H%M%S)}
+if [ -z "${PYTHON:-}" ] && [ ! -x .venv/bin/python ]; then
+  echo "nightly: no .venv in this checkout: bash scripts/bootstrap.sh" >&2
+  bash scripts/bootstrap.sh >&2 || die "scripts/bootstrap.sh failed; see its output above"
+fi
 PYTHON=${PYTHON:-.venv/bin/python}
 [ -x "$PYTHON" ] || command -v "$PYTHON" >/dev/null 2>&1 || die "no Python at $PYTHON; run scripts/bootstrap.sh or set PYTHON"
 runs="$out/runs"
@@ -84,8 +89,22 @@ else
   run_case covid_ct dataset=covid_semiseg "${root_arg[@]}" "scale=$scale" "backend=$backend"
 fi
 
-# colabfold_spike: only where the use case and ColabFold itself are installed.
-if "$PYTHON" -c 'import importlib.util as u, sys; sys.exit(0 if u.find_spec("usecases.colabfold_spike") and u.find_spec("colabfold") else 1)' 2>/dev/null; then
+# colabfold_spike: only where ColabFold is installed (a distribution that does not import is a
+# broken install: a failed step, never "not installed").
+"$PYTHON" - <<'PY' 2>"$out/colabfold_import.log"
+import importlib.metadata as m, sys
+try:
+    m.version("colabfold")
+except m.PackageNotFoundError:
+    sys.exit(3)
+import colabfold.batch  # noqa: F401  (what the use case imports)
+import usecases.colabfold_spike.usecase  # noqa: F401
+PY
+cf_import=$?
+if [ $cf_import -ne 0 ] && [ $cf_import -ne 3 ]; then
+  failed=1
+  say "colabfold_spike: FAILED: ColabFold is installed but does not import: $(tail -1 "$out/colabfold_import.log")"
+elif [ $cf_import -eq 0 ]; then
   read -r -a cf_args <<< "${NIGHTLY_COLABFOLD_ARGS:-weights=random msa_mode=single_sequence}"
   if [ "$scale" = smoke ]; then
     read -r -a cf_smoke <<< "${NIGHTLY_COLABFOLD_SMOKE_ARGS:-usecase.max_length=30 usecase.num_models=1 usecase.num_recycles=0}"
@@ -93,7 +112,7 @@ if "$PYTHON" -c 'import importlib.util as u, sys; sys.exit(0 if u.find_spec("use
   fi
   run_case colabfold_spike "scale=$scale" "${cf_args[@]}"
 else
-  say "colabfold_spike: skipped: not installed (usecases.colabfold_spike or colabfold missing)"
+  say "colabfold_spike: skipped: not installed (no colabfold distribution; the colabfold extra)"
   skipped+=(colabfold_spike)
 fi
 

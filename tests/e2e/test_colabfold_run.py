@@ -16,13 +16,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import needs_module
 from usecases.colabfold_spike.pdb import ca_bfactors
 from usecases.records.record import load_record
 
 HAVE_COLABFOLD = importlib.util.find_spec("colabfold") is not None
-needs_colabfold = pytest.mark.skipif(
-    not HAVE_COLABFOLD, reason="ColabFold is not installed (install the colabfold extra)"
-)
+NO_COLABFOLD = "ColabFold is not installed (install the colabfold extra)"
+needs_colabfold = pytest.mark.usefixtures("colabfold_installed")
+
+
+@pytest.fixture
+def colabfold_installed() -> None:
+    """Skip (fail under CI=true) where ColabFold is absent; an installed but broken one fails."""
+    needs_module("colabfold", NO_COLABFOLD)
+
+
 LENGTH = 24
 FOLD_ARGS = (
     "usecase=colabfold_spike",
@@ -45,8 +53,7 @@ def _closed_port() -> int:
 @pytest.fixture(scope="module")
 def folded(run_cli_module):
     """(record, run folder, CliResult) of one short random-weights fold through run.py."""
-    if not HAVE_COLABFOLD:
-        pytest.skip("ColabFold is not installed (install the colabfold extra)")
+    needs_module("colabfold", NO_COLABFOLD)
     res = run_cli_module(*FOLD_ARGS)
     assert res.code == 0, res.stderr[-4000:]
     [path] = sorted(res.results.rglob("record.json"))

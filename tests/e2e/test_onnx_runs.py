@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
+from tests.conftest import needs_module
 from usecases.data.checksums import sha256_file
 from usecases.records.record import load_record
 
@@ -17,7 +16,7 @@ def test_run_with_an_opset_below_15_stops_before_training(run_cli):
 def test_jax_backend_smoke_run_exports_via_a_fresh_tensorflow_process(run_cli):
     import onnx
 
-    pytest.importorskip("tf2onnx", reason="tf2onnx (and TensorFlow) are not installed here")
+    needs_module("tf2onnx", "tf2onnx (and TensorFlow) are not installed here")
     res = run_cli("dataset=phantom", "scale=smoke", "device=cpu", "backend=jax", "run_id=jx")
     assert res.code == 0, res.stderr[-3000:]
     path = next(res.results.rglob("record.json"))

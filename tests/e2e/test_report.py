@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO
+from tests.conftest import REPO, require
 from usecases.records.record import validate
 from usecases.report import write_report
 from usecases.report.render import main as report_main
@@ -327,6 +327,14 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path; skips where it is absent, fails under CI=true (.ci/run installs it)."""
+    path = _chromium()
+    require(path is not None, "chromium not installed (scripts/install_browser.sh)")
+    return str(path)
+
+
 def open_in_chromium(page: Path, work: Path) -> tuple[str, list[str]]:
     """Load ``page`` in a fresh headless Chromium; return its DOM and what the page fetched.
 
@@ -370,9 +378,7 @@ def page_requests(netlog: Path) -> list[str]:
     return urls
 
 
-@pytest.mark.skipif(
-    _chromium() is None, reason="chromium not installed (scripts/install_browser.sh)"
-)
+@pytest.mark.usefixtures("chromium")
 def test_headless_chromium_shows_every_figure_and_table_and_fetches_nothing(report, tmp_path):
     # Control: the detector sees a page that does fetch (loopback, nothing listens there).
     canary = tmp_path / "canary.html"
@@ -396,9 +402,7 @@ def test_headless_chromium_shows_every_figure_and_table_and_fetches_nothing(repo
     assert "Published vs measured" in dom and "Environment" in dom
 
 
-@pytest.mark.skipif(
-    _chromium() is None, reason="chromium not installed (scripts/install_browser.sh)"
-)
+@pytest.mark.usefixtures("chromium")
 def test_install_browser_script_does_nothing_when_chromium_is_present():
     proc = subprocess.run(
         ["bash", str(REPO / "scripts" / "install_browser.sh")],
@@ -426,9 +430,7 @@ STUDY_FIGURES = ("fig-study-band-0", "fig-study-curves-0")
 STUDY_TABLES = ("tab-study-verdicts-0", "tab-study-intervals-0", "tab-study-ttq-0")
 
 
-@pytest.mark.skipif(
-    _chromium() is None, reason="chromium not installed (scripts/install_browser.sh)"
-)
+@pytest.mark.usefixtures("chromium")
 def test_the_committed_ci_study_report_opens_offline_in_chromium(tmp_path):
     pages = write_report([STUDY], out_dir=tmp_path / "report")
     dom, fetched = open_in_chromium(pages["html"], tmp_path / "browser")

@@ -2,8 +2,10 @@
 
 Records are matched by ``records.sets.run_key`` (use case, dataset, scale, device used,
 backend). Every check of the record itself (``checks``: ONNX parity, int8 Dice ...) that passed
-in the baseline must pass again; a rule that matches no value in the baseline is a note, and
-a value the baseline has but the current run lacks is ``missing`` (a regression).
+in the baseline must pass again. A rule that matches no value in the baseline is an input
+error (exit 2, naming the rule: the baseline is stale or the rule is wrong), unless the rule
+says ``optional: true``, then it is a note; a value the baseline has but the current run lacks
+is ``missing`` (a regression).
 """
 
 from __future__ import annotations
@@ -122,8 +124,14 @@ def compare_sets(
         device = str(cur.device.get("used"))
         for rule in rules.by_usecase.get(cur.usecase, ()):
             matched = list(_values(base.to_dict(), rule.path.split("/")))
+            if not matched and not rule.optional:
+                raise GateInputError(
+                    f"rule {rule.path} ({rules.source}) matches no value in the baseline "
+                    f"{base_path}: remake the baseline (scripts/nightly.sh --write-baseline) or "
+                    "mark the rule optional: true"
+                )
             if not matched:
-                notes.append(f"{key}: rule {rule.path} matches no value in the baseline")
+                notes.append(f"{key}: optional rule {rule.path} matches no value in the baseline")
             cur_dict = cur.to_dict()
             for path, base_value in matched:
                 cur_value = _lookup(cur_dict, path)

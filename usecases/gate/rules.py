@@ -41,6 +41,7 @@ class Rule:
     abs_tol: float = 0.0
     rel_tol: float = 0.0
     max_slowdown: float | None = None
+    optional: bool = False  # may match nothing in a baseline (else that is an input error)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,14 @@ def _rule(entry: Any, *, where: str) -> Rule:
         abs_tol=float(numbers["abs_tol"] or 0.0),
         rel_tol=float(numbers["rel_tol"] or 0.0),
         max_slowdown=None if numbers["max_slowdown"] is None else float(numbers["max_slowdown"]),
+        optional=_flag(entry.get("optional", False), where=f"{where}: optional of {entry['path']}"),
     )
+
+
+def _flag(value: Any, *, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise GateInputError(f"{where} must be true or false, got {value!r}")
+    return value
 
 
 def _positive(value: Any) -> bool:

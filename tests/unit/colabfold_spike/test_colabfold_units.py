@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA, needs_module, require
 from usecases.colabfold_spike.fasta import GALAXY_FASTA, galaxy_sequence, load_sequence, read_fasta
 from usecases.colabfold_spike.fold import FoldResult, ModelResult
 from usecases.colabfold_spike.msa import check_msa_server, resolve_msa
@@ -63,8 +63,9 @@ def _closed_port() -> int:
 
 def test_galaxy_fasta_is_uniprot_1_302_with_the_three_substitutions():
     uniprot = SHARED_SPIKE / "P0DTC2_spike_uniprot.fasta"
-    if not uniprot.is_file():
-        pytest.skip(f"{uniprot} is absent (../shared/data is only on dev and CI machines)")
+    require(
+        uniprot.is_file(), f"{uniprot} is absent (../shared/data is only on dev and CI machines)"
+    )
     full = read_fasta(uniprot)[0][1]
     expected = list(full[:302])
     for pos, (was, now) in {3: ("V", "G"), 5: ("L", "F"), 173: ("Q", "K")}.items():
@@ -226,7 +227,7 @@ class _TinyShapes:
 
 
 def test_params_file_with_damaged_array_data_fails_when_colabfold_reads_it(tmp_path):
-    pytest.importorskip("colabfold", reason="ColabFold is not installed (colabfold extra)")
+    needs_module("colabfold", "ColabFold is not installed (colabfold extra)")
     import colabfold.alphafold.models as cf_models
 
     from usecases.colabfold_spike.instrument import checked_params_loader
@@ -260,7 +261,7 @@ def test_random_arrays_are_finite_and_layer_norms_start_at_identity():
 
 
 def test_random_parameters_have_the_published_alphafold2_size():
-    pytest.importorskip("colabfold", reason="ColabFold is not installed (colabfold extra)")
+    needs_module("colabfold", "ColabFold is not installed (colabfold extra)")
     from usecases.colabfold_spike.weights import RandomAlphaFoldParams
 
     params = RandomAlphaFoldParams(seed=0)
@@ -461,7 +462,7 @@ def test_one_model_without_recycles_has_no_steady_state():
 
 
 def test_importing_colabfold_keeps_jax_gpu_memory_defaults():
-    pytest.importorskip("colabfold", reason="ColabFold is not installed (colabfold extra)")
+    needs_module("colabfold", "ColabFold is not installed (colabfold extra)")
     code = (
         "import os\n"
         "from usecases.colabfold_spike.weights import keep_jax_gpu_memory_defaults\n"

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import binary_dilation
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, require
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.galaxy_h5 import KEYS, load_galaxy_h5
 from usecases.covid_ct.data.medseg_nifti import IMAGE_FILE, MASK_FILE, load_medseg_nifti
@@ -92,8 +92,10 @@ def test_phantom_has_some_empty_and_some_nonempty_masks() -> None:
 @pytest.fixture(scope="module")
 def real_test_slices() -> CTDataset:
     """The 48 real LungInfection-Test slices, prepared as the pipeline does, split 32/8/8."""
-    if not (REAL_TEST_DIR / "Imgs").is_dir() or not (REAL_TEST_DIR / "GT").is_dir():
-        pytest.skip(f"real test slices not found at {REAL_TEST_DIR} (needs ../shared/data)")
+    require(
+        (REAL_TEST_DIR / "Imgs").is_dir() and (REAL_TEST_DIR / "GT").is_dir(),
+        f"real test slices not found at {REAL_TEST_DIR} (needs ../shared/data)",
+    )
     images = sorted((REAL_TEST_DIR / "Imgs").glob("*.jpg"), key=lambda p: int(p.stem))
     xs, ms = [], []
     for path in images:

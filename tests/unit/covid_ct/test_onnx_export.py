@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import needs_module
 from usecases.covid_ct.evaluate import THRESHOLDS, segmentation_metrics, threshold_key
 from usecases.covid_ct.onnx import export as onnx_step
 from usecases.covid_ct.onnx.child import export_in_fresh_process
@@ -40,7 +41,7 @@ def real_slices(covid_root, prepared_cache):
 def trained(real_slices):
     """A width-4 TV-UNet trained two epochs on real slices (TensorFlow backend), its test output."""
     keras = pytest.importorskip("keras")
-    pytest.importorskip("tf2onnx", reason="tf2onnx (and TensorFlow) are not installed here")
+    needs_module("tf2onnx", "tf2onnx (and TensorFlow) are not installed here")
     if keras.backend.backend() != "tensorflow":
         pytest.skip(f"in-process export needs backend tensorflow, not {keras.backend.backend()}")
     from usecases.covid_ct.model import build_tv_unet, tv_bce_loss
@@ -278,9 +279,15 @@ def _keras_dice(y, prob) -> dict[str, float]:
     return {threshold_key(t): m[threshold_key(t)]["dice_pooled"] for t in THRESHOLDS}
 
 
-def test_int8_quantized_model_keeps_the_dice_of_keras_on_real_slices(
+def test_the_int8_check_records_dice_and_files_of_a_quantized_model_on_real_slices(
     exported, trained, real_slices
 ):
+    """The check's bookkeeping on real slices: files, checksums, calibration, the recorded Dice.
+
+    The model here is trained two epochs on a few slices, so its Dice is near 0 and says nothing
+    about int8 accuracy; that the int8 model keeps the Dice of a model that segments is checked
+    on the ci-scale run (tests/e2e/test_covid_ct_run.py: onnx_int8_dice passed at Dice ~0.6).
+    """
     from usecases.covid_ct.onnx.quantize import quantize_and_check
 
     _, run_dir = exported

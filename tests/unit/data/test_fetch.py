@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, require
 from usecases.data.fetch import SUMS_NAME, fetch, main, resolve_data_root
 from usecases.data.manifests import (
     DEFAULT_MANIFEST_DIR,
@@ -40,8 +40,9 @@ PREFIX = TOP + "Dataset/"
 
 
 def _need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(f"real data {path} is absent (../shared/data is only on dev and CI machines)")
+    require(
+        path.exists(), f"real data {path} is absent (../shared/data is only on dev and CI machines)"
+    )
 
 
 @dataclass

@@ -332,3 +332,26 @@ def test_a_changed_kernel_setting_is_noted_next_to_the_slowdown_it_explains(tmp_
     out = capsys.readouterr().out
     assert "environment differs: TF_ENABLE_ONEDNN_OPTS 'unset' in baseline vs '0'" in out
     assert "KERAS_BACKEND" not in out
+
+
+def test_a_rule_the_baseline_has_no_value_for_stops_the_gate_with_exit_2(tmp_path, capsys):
+    stale = json.loads(REAL_RECORD.read_text())
+    for name in [k for k in stale["timings"] if k.startswith("onnx_int8_inference")]:
+        del stale["timings"][name]  # as a baseline from before the int8 step
+    for name in [k for k in stale["timings"] if k.startswith("onnx_inference")]:
+        del stale["timings"][name]
+    code = gate.main(_gate(tmp_path, [stale], [json.loads(REAL_RECORD.read_text())]))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "rule timings/onnx*_inference_batch*/median_s" in err[0]
+    assert "matches no value in the baseline" in err[0] and "--write-baseline" in err[0]
+
+
+def test_the_committed_smoke_baseline_fails_a_real_change_of_its_dice(tmp_path, capsys):
+    """The smoke model learns (Dice 0.93 at 0.3), so the 0.03 Dice rule can fail on it."""
+    baseline = json.loads(REAL_RECORD.read_text())
+    assert baseline["metrics"]["0.3"]["dice_pooled"] > 0.9
+    changed = copy.deepcopy(baseline)
+    changed["metrics"]["0.3"]["dice_pooled"] -= 0.05  # e.g. a changed loss or learning rate
+    assert gate.main(_gate(tmp_path, [baseline], [changed])) == 1
+    assert DICE in capsys.readouterr().out.strip().splitlines()[-1]
