@@ -105,8 +105,10 @@ def dice_band(study: StudyRecord, *, index: int) -> Figure | Note:
         "mean (dark) and the prediction interval of one run (light). Black: the published "
         "TV-UNet curve (one run)."
     )
-    if study.synthetic:
-        caption += " Synthetic data: not comparable with the published curve."
+    unusable = [v for v in study.verdicts if v.get("metric") == "dice_pooled"]
+    if unusable and all(v["verdict"] == "not established" for v in unusable):
+        caption += f" Shown for orientation only, no verdict: {unusable[0]['reason']}."
+    caption += " The t intervals are not clipped to [0, 1]."
     return Figure(fid, "Pooled Dice over seeds vs the published curve", caption, to_png(fig))
 
 
