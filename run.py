@@ -7,7 +7,7 @@ every option. Writes results/<usecase>/<run id>/ with config.yaml, record.json a
 
 import sys
 
-from usecases.run.cli import main
+from usecases.runner.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

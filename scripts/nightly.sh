@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     --out) out=${2:?}; shift 2 ;;
     --covid-root) covid_root=${2:?}; shift 2 ;;
     --write-baseline) write_baseline=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -117,7 +117,7 @@ else
 fi
 
 # Report (never blocks the gate; a failure is reported and fails the job).
-if "$PYTHON" -m usecases.report.render "$runs" --out "$out/report" > "$out/report.log" 2>&1; then
+if "$PYTHON" -m usecases.reporting.render "$runs" --out "$out/report" > "$out/report.log" 2>&1; then
   say "report: $out/report/report.html"
 else
   failed=1

@@ -16,6 +16,10 @@ set -euo pipefail
 shift
 
 overrides=("$@")
+if given scale; then
+  echo "error: the plan sets scale per study; choose them with REPRO_STUDIES=\"galaxy:1-5 paper:1-3\"" >&2
+  exit 2
+fi
 given dataset || given dataset.root || overrides+=("dataset.root=$DATA")
 for d in backend=jax device=gpu usecase.export.onnx=false usecase.save_weights=false \
   "cache_dir=/tmp/usecase-bench-cache"; do
@@ -26,7 +30,7 @@ rc=0
 for plan in ${REPRO_STUDIES:-galaxy:1-5 paper:1-3}; do
   scale=${plan%%:*} seeds=${plan#*:}
   echo "== $scale, seeds $seeds"
-  "$PY" -m usecases.run.study "$OUT/$scale" --seeds "$seeds" "scale=$scale" "${overrides[@]}" ||
+  "$PY" -m usecases.runner.study "$OUT/$scale" --seeds "$seeds" "scale=$scale" "${overrides[@]}" ||
     rc=$?
 done
 exit "$rc"

@@ -83,12 +83,39 @@ def pytest_addoption(parser):
 SLOW_FOLDERS = ("e2e", "benchmarks")
 
 
+# the session's longest fixtures: files that use them go first, so that with two xdist workers
+# (--dist loadfile) each starts its long run at once instead of after a queue of other files
+FIRST = (("ci_study", "ci_scale_run"), ("nightly", "covid_record"))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Mark every test under tests/e2e/ and tests/benchmarks/ as slow (whole runs and tools)."""
+    """Mark every test under tests/e2e/ and tests/benchmarks/ as slow (whole runs and tools);
+    put the files that need the longest shared fixtures first (``FIRST``)."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
         if parts and parts[0] in SLOW_FOLDERS:
             item.add_marker(pytest.mark.slow)
+
+    def group(item) -> int:
+        names = set(getattr(item, "fixturenames", ()))
+        return next((i for i, g in enumerate(FIRST) if names & set(g)), len(FIRST))
+
+    # xdist hands out files in turn (gw0 the first, gw1 the second): the first file of each
+    # group leads, so gw0 starts the ci-scale study and gw1 the nightly; inside a file the
+    # tests that need the fixture go first
+    rank: dict[str, int] = {}
+    for item in items:
+        g, file = group(item), str(item.fspath)
+        if g < len(FIRST) and g not in rank.values():
+            rank.setdefault(file, g)
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(
+        key=lambda it: (
+            (rank.get(str(it.fspath), len(FIRST)), group(it), order[id(it)])
+            if str(it.fspath) in rank
+            else (len(FIRST), 0, order[id(it)])
+        )
+    )
 
 
 @contextlib.contextmanager
@@ -218,12 +245,8 @@ def ci_study(tmp_path_factory, covid_root, prepared_cache) -> StudyRun:
                 "device=cpu", "backend=tensorflow", "usecase.export.onnx=true",
                 f"cache_dir={prepared_cache}", f"dataset.root={covid_root}",
             ]  # fmt: skip
-            proc = subprocess.run(
-                cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=3000, check=False
-            )
-            done.write_text(
-                json.dumps({"code": proc.returncode, "output": proc.stdout + proc.stderr})
-            )
+            code, output = _run_once(cmd, cwd=REPO, env=env, timeout=3000)
+            done.write_text(json.dumps({"code": code, "output": output}))
         saved = json.loads(done.read_text())
     return StudyRun(saved["code"], saved["output"], out)
 
@@ -244,6 +267,20 @@ class NightlyRun:
     def records(self) -> list[Path]:
         """record.json of every run the nightly made."""
         return sorted((self.out / "runs").rglob("record.json"))
+
+
+def _run_once(cmd: list[str], *, cwd: Path, env: dict, timeout: int) -> tuple[int, str]:
+    """(exit code, stdout + stderr) of a shared fixture's one expensive command; a timeout is
+    code 124 with what it printed, so that waiting workers read it instead of running again."""
+    try:
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as err:
+        said = [b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+                for b in (err.stdout, err.stderr)]  # fmt: skip
+        return 124, "".join(said) + f"\n(timed out after {timeout} s)"
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 def fresh_checkout(dest: Path) -> Path:
@@ -271,12 +308,9 @@ def nightly_smoke(base: Path) -> NightlyRun:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "VIRTUAL_ENV")}
         env["TF_CPP_MIN_LOG_LEVEL"] = "3"
         cmd = ["bash", "scripts/nightly.sh", "--device", "cpu", "--scale", "smoke"]
-        proc = subprocess.run(
-            [*cmd, "--out", str(out)],
-            cwd=checkout, env=env, capture_output=True, text=True, timeout=1500, check=False,
-        )  # fmt: skip
-        log.write_text(proc.stdout + proc.stderr)
-        done.write_text(str(proc.returncode))
+        code, output = _run_once([*cmd, "--out", str(out)], cwd=checkout, env=env, timeout=1500)
+        log.write_text(output)
+        done.write_text(str(code))
     return NightlyRun(code=int(done.read_text()), output=log.read_text(), out=out)
 
 

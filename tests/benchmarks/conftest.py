@@ -81,7 +81,7 @@ def ceiling(collected):
     ``cpu`` asks for the CPU's ceiling where a GPU is visible (onnxruntime runs on the CPU).
     """
     from usecases.measure.ceilings import gemm_ceiling
-    from usecases.run.devices import resolve_device
+    from usecases.runner.devices import resolve_device
 
     on_gpu = resolve_device(requested="auto", backend=BACKEND)["used"] == "gpu"
 

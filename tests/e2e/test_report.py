@@ -2,7 +2,7 @@
 
 The covid_ct record comes from the session's one CPU smoke nightly (the ``nightly``
 fixture of tests/conftest.py); the colabfold_spike record is made here by hand in the shape
-the report reads (see usecases/report/runs.py), with PDB files whose B-factors hold the pLDDT.
+the report reads (see usecases/reporting/runs.py), with PDB files whose B-factors hold the pLDDT.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from PIL import Image
 
 from tests.conftest import REPO, require
 from usecases.records.record import validate
-from usecases.report import write_report
-from usecases.report.render import main as report_main
+from usecases.reporting import write_report
+from usecases.reporting.render import main as report_main
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -230,7 +230,8 @@ def test_markdown_links_the_same_figures_and_tables(report):
     for fid in COVID_FIGURES + FOLD_FIGURES:
         assert f"](figures/{fid}.png)" in md, fid
         assert (report["figures"] / f"{fid}.png").is_file(), fid
-    assert "### Published vs measured: phantom/smoke/cpu (nightly-covid_ct)" in md
+    assert "### Published vs measured (one run): phantom/smoke/cpu (nightly-covid_ct)" in md
+    assert "A reproduction verdict needs a study over seeds" in md
     assert "| tv_unet_dice_pooled_0.3 | dice_pooled | 0.3 | 0.773 |" in md
 
 
@@ -415,7 +416,7 @@ def test_install_browser_script_does_nothing_when_chromium_is_present():
 
 def test_report_module_runs_as_a_command(covid_record, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "usecases.report.render", str(covid_record), "-o", str(tmp_path)],
+        [sys.executable, "-m", "usecases.reporting.render", str(covid_record), "-o", str(tmp_path)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -17,7 +17,7 @@ from tests.conftest import REPO
 PACKAGE = REPO / "usecases"
 SHARED = {"errors", "paths", "numbers"}  # leaves anyone may import
 USECASES = {"covid_ct", "colabfold_spike"}
-CONSUMERS = {"report", "gate", "studies"}
+CONSUMERS = {"reporting", "gate", "studies"}
 # what each top-level part may import besides itself and the shared leaves
 ALLOWED = {
     "errors": set(),
@@ -26,13 +26,14 @@ ALLOWED = {
     "data": set(),
     "records": set(),
     "measure": set(),
-    "run": {"data", "measure", "records", *USECASES, "report", "studies"},
+    "runner": {"data", "measure", "records", *USECASES, "reporting", "studies"},
     "covid_ct": {"data", "measure", "records"},
     "colabfold_spike": {"data", "measure", "records"},
-    "report": {"records", "covid_ct.data", "covid_ct.evaluate", "colabfold_spike.pdb"},
+    "reporting": {"records", "covid_ct.data", "covid_ct.evaluate", "colabfold_spike.pdb"},
     "gate": {"records"},
     "studies": {"records", "covid_ct.evaluate"},
-    "bench": {"data", "measure", "records", "run.devices", *USECASES},
+    "bench": {"data", "measure", "records", "runner.devices", *USECASES},
+    "api": {"records", "runner", "gate", "reporting"},
 }
 
 
@@ -87,9 +88,9 @@ def test_only_the_run_machinery_calls_the_report():
     callers = {
         _module(p)
         for p in MODULES
-        if _part(_module(p)) != "report" and any(_part(t) == "report" for _, t in _imports(p))
+        if _part(_module(p)) != "reporting" and any(_part(t) == "reporting" for _, t in _imports(p))
     }
-    assert callers == {"run.app", "run.study"}
+    assert callers == {"runner.app", "runner.study", "api"}
 
 
 def test_no_consumer_reads_another_consumers_internals():

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from usecases.errors import UserError
-from usecases.run.devices import configure_process
+from usecases.runner.devices import configure_process
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -171,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     from usecases.covid_ct.model import build_tv_unet
     from usecases.measure.environment import capture_environment
     from usecases.records.record import ResultRecord, write_record
-    from usecases.run.devices import resolve_device
+    from usecases.runner.devices import resolve_device
 
     device = resolve_device(requested=args.device, backend="jax")
     started = datetime.now(UTC).isoformat(timespec="seconds")

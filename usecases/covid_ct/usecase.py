@@ -68,7 +68,7 @@ def validate(cfg: DictConfig) -> None:
         )
     curve = uc.get("curve")
     if curve is not None and curve.get("every_epoch"):
-        from usecases.covid_ct.curves import quality_target
+        from usecases.covid_ct.quality import quality_target
 
         quality_target(curve, thresholds=tuple(thresholds))
     at = _onnx_settings(cfg).int8_dice_at
@@ -227,7 +227,8 @@ def _onnx_steps(model, prob, *, ds, spec: ModelSpec, cfg: DictConfig, run_dir: P
 
 def _test_curve(cfg: DictConfig, ds: CTDataset):
     """The per-epoch test evaluation (``usecase.curve``), or None when it is switched off."""
-    from usecases.covid_ct.curves import LearningCurve, quality_target
+    from usecases.covid_ct.curves import LearningCurve
+    from usecases.covid_ct.quality import quality_target
 
     options = cfg.usecase.get("curve") or {}
     if not options.get("every_epoch", False):

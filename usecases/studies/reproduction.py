@@ -140,8 +140,15 @@ def _verdicts(ok: list[ResultRecord], *, confidence: float) -> list[dict]:
         rid = ref.get("reference_id")
         entries = [e for r in ok for e in r.references if e.get("reference_id") == rid]
         values = [v for e in entries if (v := finite(e.get("measured"))) is not None]
+        # synthetic data, other settings, context only: the whole study is unusable for this
+        # value; a run that merely lacks the value is left out of it (fewer seeds)
         unusable = next(
-            (str(e.get("reason")) for e in entries if e.get("verdict") == "not comparable"),
+            (
+                str(e.get("reason"))
+                for e in entries
+                if e.get("verdict") == "not comparable"
+                and not str(e.get("reason", "")).startswith("no measured")
+            ),
             None,
         )
         judged = reproduction_verdict(
@@ -183,8 +190,10 @@ def _time_to_quality(ok: list[ResultRecord]) -> dict:
         "reached": len(reached),
         "epochs": epochs,
         "seconds": seconds,
-        "epochs_median": statistics.median(epochs) if epochs else None,
-        "seconds_median": statistics.median(seconds) if seconds else None,
+        # medians over the seeds that reached the target only (named so: with 1 of 4 reached,
+        # it is that one seed)
+        "epochs_median_of_reached": statistics.median(epochs) if epochs else None,
+        "seconds_median_of_reached": statistics.median(seconds) if seconds else None,
         "includes": ttq[0].get("includes"),
     }
 
@@ -217,7 +226,7 @@ def _relative(path: Path, base: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path(base).resolve()))
     except ValueError:
-        return str(path)
+        return str(path.resolve())
 
 
 def _environment(record: ResultRecord) -> dict:

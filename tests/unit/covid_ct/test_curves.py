@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usecases.covid_ct.curves import LearningCurve, QualityTarget, quality_target
+from usecases.covid_ct.curves import LearningCurve
 from usecases.covid_ct.evaluate import THRESHOLDS
+from usecases.covid_ct.quality import QualityTarget, quality_target
 from usecases.errors import ConfigError
 
 

@@ -159,3 +159,12 @@ def test_a_study_file_off_its_schema_is_one_clear_error(tmp_path):
     path.write_text(json.dumps({"schema_version": "1.0", "kind": "reproduction_study"}))
     with pytest.raises(DataError, match="does not match the study schema"):
         load_study(path)
+
+
+def test_a_run_that_lacks_a_value_leaves_the_study_with_fewer_seeds(tmp_path):
+    records = [_real_record(s, d) for s, d in {1: 0.77, 2: 0.775, 3: 0.772, 4: 0.774}.items()]
+    (ref,) = [r for r in records[3]["references"] if r["reference_id"] == "tv_unet_dice_pooled_0.3"]
+    ref.update(verdict="not comparable", reason="no measured dice_pooled at 0.3", measured=None)
+    study = build_study([_write(tmp_path, records)], out_dir=tmp_path, study_id="x")
+    (v,) = [v for v in study.verdicts if v["reference_id"] == "tv_unet_dice_pooled_0.3"]
+    assert v["summary"]["n"] == 3 and v["verdict"] == "reproduced"

@@ -8,15 +8,20 @@ written as soon as that run finishes. Seeds that already have an ok record there
 not rerun, so a study cut short is finished by the same command. Then it writes
 ``OUT/study.json`` (``usecases.studies.reproduction``), ``OUT/study.txt`` and the report
 ``OUT/report.html`` (study first, then each run). ``--analyse`` only redoes the last three.
-Exit 0 when every seed ran, 1 when a run failed (the study is still written), 2 for bad input.
+A seed folder without an ok run (failed, interrupted) is moved to ``OUT/attempts/`` before that
+seed runs again. Ctrl-C or SIGTERM stops the sweep after the running seed has written its
+record (exit 130 or 143, no analysis). Exit 0 when every seed ran, 1 when a run failed (the
+study is still written), 2 for bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from usecases import paths
@@ -30,7 +35,7 @@ RESERVED = ("seed", "results_dir", "run_id", "report")
 
 
 def parse_seeds(text: str) -> list[int]:
-    """ "1,2,3" or "1-4" -> sorted unique seeds; DataError for anything else."""
+    """Seeds "1,2,3" or "1-4" -> sorted unique seeds; ConfigError for anything else."""
     seeds: set[int] = set()
     try:
         for part in text.split(","):
@@ -55,9 +60,25 @@ def done_seeds(runs_dir: Path) -> set[int]:
             record = load_record(file)
         except DataError:
             continue
-        if record.status == "ok" and isinstance(record.config.get("seed"), int):
-            done.add(record.config["seed"])
+        seed = record.config.get("seed")
+        if record.usecase == "covid_ct" and record.status == "ok" and isinstance(seed, int):
+            done.add(seed)
     return done
+
+
+def set_aside(seeds: Sequence[int], *, runs_dir: Path, out: Path) -> list[Path]:
+    """Move the folders of ``seeds`` that hold no ok run (failed, interrupted) out of
+    ``runs_dir`` into ``out/attempts/`` so that the seed can run again; their paths."""
+    moved = []
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    for seed in seeds:
+        folder = runs_dir / "covid_ct" / f"seed{seed}"
+        if folder.exists():
+            target = out / "attempts" / f"seed{seed}-{stamp}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folder.rename(target)
+            moved.append(target)
+    return moved
 
 
 def run_seeds(seeds: Sequence[int], *, runs_dir: Path, overrides: Sequence[str]) -> int:
@@ -74,7 +95,18 @@ def run_seeds(seeds: Sequence[int], *, runs_dir: Path, overrides: Sequence[str])
         *overrides,
     ]
     print(f"study: {len(seeds)} run(s), seeds {','.join(map(str, seeds))}", flush=True)
-    return subprocess.call(command)
+    child = subprocess.Popen(command)
+    # a scheduler's SIGTERM or a Ctrl-C goes to the runs: each writes its record, the sweep
+    # stops (runner/cli.py), and this waits for it rather than leaving it behind
+    forward = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                child.send_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, forward)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +132,7 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{reserved[0]!r}: the study sets {', '.join(RESERVED)} itself (use --seeds)"
         )
+    _refuse_sweeps(args.overrides)
     out = args.out.resolve()
     runs_dir = out / "runs"
     rc = 0
@@ -111,7 +144,12 @@ def _main(args: argparse.Namespace) -> int:
             print(f"study: seeds {','.join(map(str, sorted(kept & set(seeds))))} kept (ok)")
         if todo:
             out.mkdir(parents=True, exist_ok=True)
-            rc = 1 if run_seeds(todo, runs_dir=runs_dir, overrides=args.overrides) else 0
+            for moved in set_aside(todo, runs_dir=runs_dir, out=out):
+                print(f"study: an earlier attempt without an ok run moved to {moved}")
+            code = run_seeds(todo, runs_dir=runs_dir, overrides=args.overrides)
+            if code in (2, 130, 143):  # bad options, or interrupted: no analysis now
+                return code
+            rc = 1 if code else 0
     if not runs_dir.exists():
         raise ConfigError(f"{runs_dir} does not exist: run the study first (without --analyse)")
     study = build_study([runs_dir], out_dir=out, study_id=out.name)
@@ -119,11 +157,27 @@ def _main(args: argparse.Namespace) -> int:
     text = format_study(study)
     (out / "study.txt").write_text(text + "\n")
     print(text)
-    from usecases.report import write_report
+    from usecases.reporting import write_report
 
     written = write_report([out], out_dir=out)
     print(f"study: {study_path(out)}\nreport: {written['html']}")
     return 1 if rc or study.failed else 0
+
+
+def _refuse_sweeps(overrides: Sequence[str]) -> None:
+    """ConfigError for an override that Hydra would sweep (``a=1,2``): one setting per study."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception as err:  # Hydra's several parse errors: run.py names them the same way
+        raise ConfigError(f"bad option: {str(err).splitlines()[0]}") from None
+    for override in parsed:
+        if override.is_sweep_override():
+            raise ConfigError(
+                f"{override.input_line!r} sweeps several values; a study runs one setting "
+                "(quote a comma inside a value, e.g. key='a,b')"
+            )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.report.runs import Run
+from usecases.reporting.runs import Run
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from usecases.report import figures, tables
-from usecases.report.blocks import Block, Paragraph, Section
-from usecases.report.runs import Run
+from usecases.reporting import figures, tables
+from usecases.reporting.blocks import Block, Paragraph, Section
+from usecases.reporting.runs import Run
 
 COVID, COLABFOLD = "covid_ct", "colabfold_spike"
 

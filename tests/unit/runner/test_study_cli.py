@@ -8,7 +8,7 @@ import pytest
 
 from tests.unit.studies.test_reproduction import _real_record, _write
 from usecases.errors import ConfigError
-from usecases.run import study as cli
+from usecases.runner import study as cli
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,33 @@ def test_seeds_with_an_ok_record_are_kept_not_rerun(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "run_seeds", lambda seeds, **_: asked.append(seeds) or 0)
     cli.main([str(tmp_path), "--seeds", "1-3"])
     assert asked == [[3]]
+
+
+def test_a_seed_without_an_ok_run_is_moved_aside_and_run_again(tmp_path, monkeypatch, capsys):
+    failed = _real_record(3, 0.1) | {"status": "failed", "error": "terminated (SIGTERM)"}
+    (tmp_path / "runs" / "covid_ct" / "seed3").mkdir(parents=True)
+    (tmp_path / "runs" / "covid_ct" / "seed3" / "record.json").write_text(json.dumps(failed))
+    _write(tmp_path, [_real_record(1, 0.7), _real_record(2, 0.7)])
+    asked = []
+    monkeypatch.setattr(cli, "run_seeds", lambda seeds, **_: asked.append(seeds) or 0)
+    cli.main([str(tmp_path), "--seeds", "1-3"])
+    assert asked == [[3]]
+    assert not (tmp_path / "runs" / "covid_ct" / "seed3").exists()
+    (moved,) = (tmp_path / "attempts").iterdir()
+    assert moved.name.startswith("seed3-") and (moved / "record.json").is_file()
+    assert "moved to" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("override", ["scale=ci,galaxy", "usecase.precision=float32,auto"])
+def test_a_sweep_in_the_overrides_is_refused_before_any_run(tmp_path, capsys, override):
+    assert cli.main([str(tmp_path), override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sweeps several values" in err[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_interrupted_or_refused_sweep_is_not_analysed(tmp_path, monkeypatch):
+    for code in (2, 130, 143):
+        monkeypatch.setattr(cli, "run_seeds", lambda seeds, code=code, **_: code)
+        assert cli.main([str(tmp_path / str(code)), "--seeds", "1"]) == code
+        assert not (tmp_path / str(code) / "study.json").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import REPO
-from usecases.run.summary import summary_lines
+from usecases.runner.summary import summary_lines
 
 BASELINE = REPO / "results" / "baselines" / "cpu-smoke"
 GALAXY_CPU = REPO / "results" / "reproductions" / "covid_ct-galaxy-cpu" / "record.json"

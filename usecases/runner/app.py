@@ -11,6 +11,7 @@ import importlib
 import logging
 import secrets
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,18 +21,35 @@ from omegaconf.errors import OmegaConfBaseException
 from usecases.errors import ConfigError, UserError
 from usecases.measure.environment import capture_environment
 from usecases.records.record import ResultRecord, write_record
-from usecases.run.devices import configure_process, resolve_device
-from usecases.run.quiet import native_startup_filtered, quiet_loggers
-from usecases.run.summary import summary_lines
-from usecases.run.termination import Terminated, TerminationGuard
+from usecases.runner.devices import configure_process, resolve_device
+from usecases.runner.quiet import native_startup_filtered, quiet_loggers
+from usecases.runner.summary import summary_lines
+from usecases.runner.termination import Terminated, TerminationGuard
 
 USECASES = ("covid_ct", "colabfold_spike")
 _TERMINATED = "terminated (SIGTERM, e.g. a scheduler's time limit)"
 log = logging.getLogger("usecases")
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one run left: the exit code, the record (None when stopped before the run folder
+    existed), the run folder, and the one error line a user was shown (None when ok)."""
+
+    code: int
+    record: ResultRecord | None
+    run_dir: Path | None
+    error: str | None
+    user_error: bool  # the error is one the user can fix (UserError), not an internal failure
+
+
 def run_usecase(cfg: DictConfig) -> int:
     """Run the configured use case; return the process exit code (0 ok, 1 failed, 2 usage)."""
+    return execute(cfg).code
+
+
+def execute(cfg: DictConfig) -> Outcome:
+    """Run the configured use case; the Outcome (see ``run_usecase`` for the exit codes)."""
     try:
         _resolve(cfg)  # a broken ${...} is named before anything reads it
         module, device = _prepare(cfg)
@@ -39,7 +57,7 @@ def run_usecase(cfg: DictConfig) -> int:
         run_dir = _make_run_dir(cfg)
     except UserError as err:
         _say(f"error: {err}")
-        return err.exit_code
+        return Outcome(err.exit_code, None, None, str(err), True)
 
     handler = _start_logging(run_dir)
     record = ResultRecord(
@@ -51,7 +69,7 @@ def run_usecase(cfg: DictConfig) -> int:
         environment={},
         device=device,
     )
-    code = 1
+    code, user_error = 1, False
     guard = TerminationGuard().__enter__()
     try:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
@@ -71,7 +89,7 @@ def run_usecase(cfg: DictConfig) -> int:
             record.error, code = _TERMINATED, 143
             _say("error: terminated by SIGTERM; the record says so.")
         elif isinstance(err, UserError):
-            record.error, code = str(err), err.exit_code
+            record.error, code, user_error = str(err), err.exit_code, True
             log.error("%s", err)
             _say(f"error: {err}")
         elif isinstance(err, KeyboardInterrupt):
@@ -93,13 +111,13 @@ def run_usecase(cfg: DictConfig) -> int:
         handler.close()
     print("\n".join(summary_lines(record.to_dict(), run_dir=run_dir)))
     print(f"{record.status}: {run_dir / 'record.json'}")
-    return code
+    return Outcome(code, record, run_dir, record.error, user_error)
 
 
 def _write_report(run_dir: Path) -> None:
     """The run's report (report/report.html + report.md); a failure is logged, never fatal."""
     try:
-        from usecases.report import write_report
+        from usecases.reporting import write_report
 
         paths = write_report([run_dir / "record.json"], out_dir=run_dir / "report")
         log.info("report: %s", paths["html"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from usecases.report.blocks import Note, Table
-from usecases.report.runs import (
+from usecases.reporting.blocks import Note, Table
+from usecases.reporting.runs import (
     Run,
     best_model_name,
     colabfold_models,

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from usecases import paths
 from usecases.errors import UserError
-from usecases.run.app import run_usecase
+from usecases.runner.app import run_usecase
 
 CONF_DIR = str(paths.conf_dir())
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
     def _app(cfg: DictConfig) -> None:
+        if any(c in (130, 143) for c in codes):  # a sweep stops once a run was interrupted
+            return
         codes.append(run_usecase(cfg))
 
     # Hydra's argparse takes -m only before the overrides; accept it anywhere

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from usecases.records.record import load_record
-from usecases.run.app import ConsoleFormatter
+from usecases.runner.app import ConsoleFormatter
 
 
 def test_the_console_formatter_drops_the_traceback_that_run_log_keeps():
@@ -28,7 +28,7 @@ def test_the_console_formatter_drops_the_traceback_that_run_log_keeps():
 def _composed(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from usecases.run.cli import CONF_DIR
+    from usecases.runner.cli import CONF_DIR
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         return compose(config_name="config", overrides=["dataset=phantom", *overrides])
@@ -58,7 +58,7 @@ def test_a_setting_that_would_fail_after_training_is_refused_before_it(override,
 
 def test_a_results_dir_that_cannot_be_created_is_one_line(tmp_path):
     from usecases.errors import ConfigError
-    from usecases.run.app import _make_run_dir
+    from usecases.runner.app import _make_run_dir
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -76,7 +76,7 @@ class _WrappingLibrary:
         import signal
         import time
 
-        from usecases.run.termination import Terminated
+        from usecases.runner.termination import Terminated
 
         try:
             os.kill(os.getpid(), signal.SIGTERM)
@@ -89,7 +89,7 @@ class _WrappingLibrary:
 def test_a_sigterm_a_library_wraps_in_its_own_error_is_still_recorded_as_termination(
     tmp_path, monkeypatch, capsys
 ):
-    import usecases.run.app as app
+    import usecases.runner.app as app
 
     cfg = _composed(f"results_dir={tmp_path}", "report=false", "run_id=wrapped")
     monkeypatch.setattr(app, "_prepare", lambda cfg: (_WrappingLibrary, {"used": "cpu"}))

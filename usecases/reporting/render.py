@@ -4,7 +4,7 @@ The HTML embeds every figure as a base64 PNG and its CSS inline, and forbids any
 Content-Security-Policy, so it opens offline. The Markdown (for papers and pull requests)
 links the same figures from ``figures/`` beside it.
 
-    python -m usecases.report.render results/covid_ct/RUN [more records or folders] --out DIR
+    python -m usecases.reporting.render results/covid_ct/RUN [more records or folders] --out DIR
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 from usecases.errors import DataError, UserError
 from usecases.records.sets import find_studies
 from usecases.records.study import STUDY_FILE, load_study
-from usecases.report.blocks import Block, Figure, Note, Paragraph, Section, Table
-from usecases.report.build import build_sections
-from usecases.report.runs import load_runs
-from usecases.report.study import study_section
+from usecases.reporting.blocks import Block, Figure, Note, Paragraph, Section, Table
+from usecases.reporting.build import build_sections
+from usecases.reporting.runs import load_runs
+from usecases.reporting.study import study_section
 
 TITLE = "usecase-bench: paper-reproduction report"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"

@@ -14,8 +14,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from usecases.colabfold_spike.pdb import read_ca_trace
-from usecases.report.blocks import Figure, Note
-from usecases.report.runs import (
+from usecases.reporting.blocks import Figure, Note
+from usecases.reporting.runs import (
     ModelScore,
     Run,
     best_model_name,
@@ -27,7 +27,7 @@ from usecases.report.runs import (
     threshold_rows,
     timing_entries,
 )
-from usecases.report.slices import load_test_slices, pick_slices
+from usecases.reporting.slices import load_test_slices, pick_slices
 
 # AlphaFold/ColabFold pLDDT bands: (low, high, label, colour).
 PLDDT_BANDS = (

@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 CHILD = """
 import os, sys
-from usecases.run.quiet import native_startup_filtered
+from usecases.runner.quiet import native_startup_filtered
 with native_startup_filtered():
     os.write(2, b"I0000 00:00:1.2 12 port.cc:153] oneDNN custom operations are on.\\n")
     os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written\\n")

@@ -13,9 +13,9 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
 from usecases.records.study import StudyRecord
-from usecases.report.blocks import Block, Figure, Note, Paragraph, Section, Table
-from usecases.report.figures import to_png
-from usecases.report.tables import fmt
+from usecases.reporting.blocks import Block, Figure, Note, Paragraph, Section, Table
+from usecases.reporting.figures import to_png
+from usecases.reporting.tables import fmt
 
 
 def study_section(study: StudyRecord, *, index: int) -> Section:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from usecases.run.cli import check_overrides
+from usecases.runner.cli import check_overrides
 
 
 def test_multirun_sweeps_are_checked_value_by_value():
@@ -14,7 +14,7 @@ def test_multirun_sweeps_are_checked_value_by_value():
 
 
 def test_a_checkout_without_conf_is_one_line_naming_the_variable(monkeypatch, tmp_path, capsys):
-    from usecases.run.cli import main
+    from usecases.runner.cli import main
 
     monkeypatch.setenv("USECASE_BENCH_HOME", str(tmp_path / "nowhere"))
     assert main(["dataset=phantom"]) == 2
