@@ -7,7 +7,10 @@ overrides are composed once beforehand so that a mistake ends in one line and ex
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -20,6 +23,44 @@ from usecases.runner.app import run_usecase
 
 CONF_DIR = str(paths.conf_dir())
 MULTIRUN_FLAGS = ("-m", "--multirun")
+EXIT_DIR_ENV = "USECASE_BENCH_EXIT_DIR"
+
+
+def _show_config(args: list[str]) -> int | None:
+    """Hand ``--cfg job|hydra|all`` (and ``--resolve``) to Hydra, which prints the composed
+    config and runs nothing; None when the flag is absent. A bad override there is one line."""
+    if not any(a in ("--cfg", "-c") for a in args):
+        return None
+
+    @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
+    def _noop(cfg: DictConfig) -> None:  # Hydra prints and returns before calling it
+        return None
+
+    saved = sys.argv
+    sys.argv = [saved[0], *args]
+    try:
+        _noop()
+    except SystemExit as stop:  # Hydra exits 1 on a config it cannot compose
+        if stop.code:
+            print("error: bad option: the config does not compose (see conf/)", file=sys.stderr)
+            return 2
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def _exit_folder(args: list[str]) -> Path | None:
+    """A fresh folder under the sweep's results_dir for the jobs' exit codes (None when it
+    cannot be made: then each run reports the unwritable results_dir itself)."""
+    plain = [a for a in args if a not in MULTIRUN_FLAGS and not a.lstrip("+~").startswith("hydra")]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        first = _combinations(plain, multirun=True)[0]
+        folder = Path(compose(config_name="config", overrides=first).results_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".exit-codes-", dir=folder))
+    except OSError:
+        return None
 
 
 def check_overrides(overrides: list[str]) -> str | None:
@@ -78,17 +119,30 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    shown = _show_config(args)
+    if shown is not None:  # --cfg job|hydra|all [--resolve]: Hydra prints the config, runs nothing
+        return shown
     problem = check_overrides(args)
     if problem is not None:
         print(f"error: bad option: {problem} (see conf/ for the options)", file=sys.stderr)
         return 2
     codes: list[int] = []
+    # A launcher that runs the jobs in other processes (submitit: local or SLURM) cannot fill
+    # ``codes``: each job also writes its exit code into this folder (under results_dir, so it
+    # is on the cluster's shared file system), and the sweep's status is read from there.
+    exits = _exit_folder(args) if _is_multirun(args) else None
+    if exits is not None:
+        os.environ[EXIT_DIR_ENV] = str(exits)
 
     @hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
     def _app(cfg: DictConfig) -> None:
         if any(c in (130, 143) for c in codes):  # a sweep stops once a run was interrupted
             return
-        codes.append(run_usecase(cfg))
+        code = run_usecase(cfg)
+        codes.append(code)
+        folder = os.environ.get(EXIT_DIR_ENV)
+        if folder and Path(folder).is_dir():
+            (Path(folder) / f"{os.getpid()}-{len(codes)}").write_text(str(code))
 
     # Hydra's argparse takes -m only before the overrides; accept it anywhere
     flags = [a for a in args if a in MULTIRUN_FLAGS]
@@ -98,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         _app()
     finally:
         sys.argv = saved
-    code = max(codes, default=0)
+        os.environ.pop(EXIT_DIR_ENV, None)
+        written = []
+        if exits is not None:
+            written = [int(f.read_text()) for f in exits.iterdir() if f.read_text().isdigit()]
+            shutil.rmtree(exits, ignore_errors=True)
+    code = max([*codes, *written], default=0)
     if code in (130, 143):  # interrupted mid-run: the record is written; skip framework teardown,
         sys.stdout.flush()  # which can crash with training threads stopped half-way
         sys.stderr.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from usecases.runner.cli import check_overrides
 
 
@@ -34,3 +36,13 @@ def test_paths_follow_the_home_variable(monkeypatch, tmp_path):
     assert paths.cache_base() == tmp_path / "c"
     monkeypatch.delenv("USECASE_BENCH_HOME")
     assert (paths.conf_dir() / "config.yaml").is_file()  # this checkout
+
+
+def test_the_shipped_slurm_gpu_launcher_composes(capsys):
+    """conf/hydra/launcher/slurm_gpu.yaml resolves on top of submitit's SLURM launcher."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="slurm extra absent")
+    from usecases.runner.cli import main
+
+    assert main(["--cfg", "hydra", "hydra/launcher=slurm_gpu"]) == 0
+    out = capsys.readouterr().out
+    assert "SlurmLauncher" in out and "partition: gpu" in out and "gpus_per_task: 1" in out
