@@ -124,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # an OUT folder that cannot be written
+        where = err.filename or args.out
+        print(f"error: cannot write {where} ({err.strerror}); choose another OUT", file=sys.stderr)
+        return 2
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -87,3 +87,12 @@ def test_an_interrupted_or_refused_sweep_is_not_analysed(tmp_path, monkeypatch):
         monkeypatch.setattr(cli, "run_seeds", lambda seeds, code=code, **_: code)
         assert cli.main([str(tmp_path / str(code)), "--seeds", "1"]) == code
         assert not (tmp_path / str(code) / "study.json").exists()
+
+
+def test_an_out_folder_that_cannot_be_written_is_one_error_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main([str(blocker / "study"), "--seeds", "1", "scale=ci"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot write")
+    assert "choose another OUT" in err[0]
