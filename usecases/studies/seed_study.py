@@ -9,12 +9,22 @@ setting, e.g. the four-by-two multirun
 For each group it gives the seeds, mean and sample standard deviation of the pooled Dice at
 one threshold (default 0.3) and the median training images/s. For each other group it gives
 the difference of mean Dice to the reference group with a 95 % confidence interval (Student t:
-paired over the seeds when both groups ran the same seeds, Welch otherwise) and a verdict
+paired over the seeds when both groups ran the same seeds from the same initial weights, by
+their recorded ``environment.implementation.initial_weights_sha256`` where records carry it;
+Welch otherwise) and a verdict
 against ``margin``: "within" when the whole interval lies inside [-margin, +margin],
 "beyond" when it lies wholly outside, else "not established" (more seeds would narrow it).
 Judging "within" on the 95 % interval is stricter than the usual two one-sided tests (90 %).
 Failed runs are left out of the numbers and listed by name: a precision that makes training
 diverge must not pass because only its good seeds were counted.
+
+``--paired`` requires every group to be paired with the reference (same seeds, same initial
+weights) and adds the per-seed differences and the difference at every threshold (the whole
+Dice curve), e.g. the port against the paper's own code given the port's initial weights:
+
+    python run.py -m scale=ci seed=1,2,3,4,5,6,7,8 usecase.implementation=port,original ...
+    usecase-bench-seed-study results/covid_ct --by environment.implementation.label \
+        --reference port --paired
 """
 
 from __future__ import annotations
@@ -24,13 +34,14 @@ import json
 import statistics
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from usecases.covid_ct.evaluate import threshold_key
 from usecases.errors import DataError, UserError
 from usecases.records.record import ResultRecord
 from usecases.records.sets import run_key
+from usecases.studies.paired import format_details, is_paired, paired_details
 from usecases.studies.runs import (
     check_same_settings,
     covid_records,
@@ -41,6 +52,13 @@ from usecases.studies.runs import (
 from usecases.studies.stats import paired_interval, welch_interval
 
 CONFIDENCE = 0.95
+# the config keys a grouping field follows from: free to differ between the groups
+_IMPLEMENTATION_KEYS = ("usecase.implementation", "usecase.original.initial_weights")
+_FREED_WITH = {
+    "device.precision.policy": ("usecase.precision",),
+    "environment.implementation.name": _IMPLEMENTATION_KEYS,
+    "environment.implementation.label": _IMPLEMENTATION_KEYS,
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,10 @@ class Group:
     seeds: tuple[int, ...]
     dice: tuple[float, ...]  # per seed, in the order of ``seeds``
     train_images_per_s: float | None  # median over the runs
+    # per seed: the digest of the initial weights (None: not recorded), and the pooled Dice
+    # at each threshold the runs evaluated ("0.1" ... "0.9")
+    initial_weights: tuple[str | None, ...] = ()
+    curve: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def mean(self) -> float:
@@ -105,9 +127,7 @@ def load_groups(
     ]
     for record in records:  # an unknown --by field is named before any settings differ
         record_field(record.to_dict(), by)
-    free = {by, by.removeprefix("config.")}
-    if by == "device.precision.policy":
-        free.add("usecase.precision")
+    free = {by, by.removeprefix("config."), *_FREED_WITH.get(by, ())}
     check_same_settings(
         records,
         free=free,
@@ -129,7 +149,16 @@ def load_groups(
             for r in runs
             if (s := (r.timings.get("train_step") or {}).get("images_per_s")) is not None
         ]
-        groups.append(Group(name, seeds, dice, statistics.median(speeds) if speeds else None))
+        groups.append(
+            Group(
+                name,
+                seeds,
+                dice,
+                statistics.median(speeds) if speeds else None,
+                initial_weights=tuple(_initial_weights(r) for r in runs),
+                curve=_curve(runs),
+            )
+        )
     setting = run_key(records[0]) + (
         " (synthetic data)" if records[0].dataset.get("synthetic") else ""
     )
@@ -151,12 +180,12 @@ def compare(groups: Sequence[Group], *, reference: str, margin: float) -> list[D
 
 
 def _difference(group: Group, ref: Group, *, margin: float) -> Difference:
-    if group.seeds == ref.seeds and len(group.seeds) > 1:
+    if is_paired(group, ref):
         diff, low, high = paired_interval(group.dice, ref.dice, confidence=CONFIDENCE)
         method = "paired t"
     elif len(group.dice) > 1 and len(ref.dice) > 1:
         diff, low, high = welch_interval(group.dice, ref.dice, confidence=CONFIDENCE)
-        method = "Welch t"
+        method = "Welch t" + (" (initial weights differ)" if group.seeds == ref.seeds else "")
     else:
         diff, low, high = group.mean - ref.mean, None, None
         method = "a group with one run: no interval"
@@ -185,6 +214,25 @@ def _group_of_failed(record: ResultRecord, by: str) -> str:
         return str(record_field(record.to_dict(), by))
     except DataError:  # failed before the field was filled: the requested value
         return str((record.config.get("usecase") or {}).get("precision", "?"))
+
+
+def _initial_weights(record: ResultRecord) -> str | None:
+    implementation = record.environment.get("implementation") or {}
+    return implementation.get("initial_weights_sha256")
+
+
+def _curve(runs: Sequence[ResultRecord]) -> dict[str, tuple[float, ...]]:
+    """Pooled Dice per threshold that every run evaluated, per run."""
+    keys = [k for k in runs[0].metrics if _is_threshold(k)]
+    shared = [k for k in keys if all(k in r.metrics for r in runs)]
+    return {k: tuple(_dice(r, k) for r in runs) for k in sorted(shared, key=float)}
+
+
+def _is_threshold(key: str) -> bool:
+    try:
+        return 0 < float(key) < 1
+    except ValueError:
+        return False
 
 
 def _dice(record: ResultRecord, key: str) -> float:
@@ -233,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--threshold", type=float, default=0.3, help="Dice threshold (0.1 ... 0.9)")
     parser.add_argument("--margin", type=float, default=0.01, help="allowed Dice difference")
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="require pairing by seed and initial weights; add per-seed and per-threshold lines",
+    )
     parser.add_argument("--json", type=Path, help="also write the study to this JSON file")
     args = parser.parse_args(argv)
     if args.margin < 0:
@@ -241,10 +294,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         study = load_groups(args.records, by=args.by, threshold=args.threshold)
         differences = compare(study.groups, reference=args.reference, margin=args.margin)
+        details = (
+            paired_details(
+                study.groups,
+                reference=args.reference,
+                threshold=threshold_key(args.threshold),
+                confidence=CONFIDENCE,
+            )
+            if args.paired
+            else []
+        )
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     print(format_table(study, differences, threshold=args.threshold, margin=args.margin))
+    if details:
+        print(format_details(details, confidence=CONFIDENCE))
     if args.json:
         payload = {
             "setting": study.setting,
@@ -254,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "confidence": CONFIDENCE,
             "groups": [{**asdict(g), "mean": g.mean, "sd": g.sd} for g in study.groups],
             "differences": [asdict(d) for d in differences],
+            "paired": [asdict(d) for d in details],
             "failed": study.failed,
         }
         try:

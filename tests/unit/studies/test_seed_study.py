@@ -202,3 +202,62 @@ def test_a_missing_folder_is_one_line(tmp_path, capsys):
     assert seed_study.main([str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
+
+
+def _implementation(seed: int, dice: float, *, label: str, start: str) -> dict:
+    """A record of one implementation (port / original) started from weights digest ``start``."""
+    data = _record(policy="float32", seed=seed, dice=dice)
+    data["run_id"] = f"{label}-{seed}"
+    name = "port" if label == "port" else "original"
+    data["config"]["usecase"]["implementation"] = name
+    data["config"]["usecase"]["original"] = {
+        "code": None,
+        "initial_weights": "own" if label.endswith("own-weights") else "port",
+    }
+    data["environment"]["implementation"] = {
+        "name": name,
+        "label": label,
+        "initial_weights_sha256": start,
+    }
+    for k in range(1, 10):  # a curve: the implementation's offset at every threshold
+        data["metrics"][f"0.{k}"]["dice_pooled"] = dice - 0.01 * k
+    return data
+
+
+def test_implementations_pair_by_initial_weights_and_the_curve_is_compared(tmp_path, capsys):
+    port = [0.60, 0.70, 0.65, 0.62]
+    original = [0.61, 0.705, 0.655, 0.63]  # paired: the port's weights, seed by seed
+    own = [0.70, 0.50, 0.66, 0.58]  # tf-keras's own draws: other weights on the same seeds
+    records = [_implementation(s, d, label="port", start=f"w{s}") for s, d in enumerate(port, 1)]
+    records += [
+        _implementation(s, d, label="original", start=f"w{s}") for s, d in enumerate(original, 1)
+    ]
+    records += [
+        _implementation(s, d, label="original-own-weights", start=f"k{s}")
+        for s, d in enumerate(own, 1)
+    ]
+    folder = _write(tmp_path / "runs", records)
+    by = "environment.implementation.label"
+    study = seed_study.load_groups([folder], by=by)
+    diffs = {d.group: d for d in seed_study.compare(study.groups, reference="port", margin=0.01)}
+    assert diffs["original"].method == "paired t"
+    assert diffs["original"].diff == pytest.approx(0.0075)
+    assert diffs["original-own-weights"].method == "Welch t (initial weights differ)"
+    # --paired refuses the unpaired group by name, one line
+    out = tmp_path / "study.json"
+    argv = [str(folder), "--by", by, "--reference", "port", "--paired", "--json", str(out)]
+    assert seed_study.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "original-own-weights is not paired with port" in err and "\n" not in err
+    assert "other initial weights on seed(s) 1, 2, 3, 4" in err and not out.exists()
+    # without it, the paired group gets its per-seed and per-threshold lines
+    for data in records[-4:]:
+        (folder / data["run_id"] / "record.json").unlink()
+    assert seed_study.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "  seed   2: 0.6750 - 0.6700 = +0.0050" in printed  # Dice@0.3: dice - 0.03
+    assert "  Dice@0.9: +0.0075 [" in printed
+    (detail,) = json.loads(out.read_text())["paired"]
+    assert detail["group"] == "original" and detail["seeds"] == [1, 2, 3, 4]
+    assert set(detail["curve"]) == {f"0.{k}" for k in range(1, 10)}
+    assert detail["curve"]["0.3"][0] == pytest.approx(0.0075)
