@@ -12,13 +12,13 @@ PYTHON=${PYTHON:-python3}
 LOCK=${LOCK:-requirements-colabfold.lock}
 UV_VERSION=0.13.9
 stamp=.venv/.lock-sha256
-want=$(sha256sum "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(sha256sum "$LOCK" pyproject.toml scripts/lock-overrides.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
-.venv/bin/python -m uv pip install -q --python .venv/bin/python --require-hashes -r "$LOCK"
+.venv/bin/python -m uv pip install -q --python .venv/bin/python --require-hashes --override scripts/lock-overrides.txt -r "$LOCK"
 .venv/bin/python -m uv pip install -q --python .venv/bin/python --no-deps -e .
 echo "$want" > "$stamp"

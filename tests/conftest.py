@@ -28,6 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 COVID_ROOT = SHARED_DATA / "covid_semiseg"
 NO_SHARED = f"real data not found at {SHARED_DATA} (../shared/data beside the checkout)"
+# the paper's TV_UNET.py at commit 12031fa (implementation=original)
+ORIGINAL_CODE = REPO.parent / "shared" / "reference" / "tv_unet_12031fa"
+NO_ORIGINAL = f"the paper's code not found at {ORIGINAL_CODE} (../shared/reference)"
 
 
 def in_ci() -> bool:

@@ -3,6 +3,9 @@
 Adam (lr 1e-3), batch 32, ReduceLROnPlateau(factor 0.1, patience 5, min_lr 1e-5),
 EarlyStopping(patience 50) on the validation loss, and the weights of the epoch with the
 lowest validation loss kept at the end (the paper's ModelCheckpoint(save_best_only=True)).
+
+The step timer and ``fit_summary`` use only what Keras 2 and Keras 3 share, so the paper's own
+code (``usecases.covid_ct.original``, under tf-keras) is timed by the same code.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import keras
 import numpy as np
 
 from usecases.covid_ct.data import CTDataset
-from usecases.covid_ct.model import tv_bce_loss
 from usecases.measure.timing import summarize
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class StepTimer(keras.callbacks.Callback):
         super().__init__()
         self.steps: list[list[float]] = []
         self.epochs: list[float] = []
+        self.first_loss: float | None = None  # the training loss of the very first step
         self._t_step = self._t_epoch = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -54,7 +57,9 @@ class StepTimer(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if logs and "loss" in logs:
-            float(logs["loss"])  # blocks until the step has finished on the device
+            loss = float(logs["loss"])  # blocks until the step has finished on the device
+            if self.first_loss is None:
+                self.first_loss = loss
         self.steps[-1].append(time.perf_counter() - self._t_step)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -85,6 +90,8 @@ def compile_model(
     model: keras.Model, *, learning_rate: float, jit_compile: bool | str = "auto"
 ) -> keras.Model:
     """Compile with Adam and the BCE + TV loss of the paper (``jit_compile``: Keras's XLA flag)."""
+    from usecases.covid_ct.model import tv_bce_loss  # Keras 3 only: not at import time
+
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate), loss=tv_bce_loss, jit_compile=jit_compile
     )
@@ -125,20 +132,43 @@ def train(
         shuffle=True,
         verbose=2,
     )
+    return fit_summary(
+        history.history,
+        timer,
+        best_epoch=best.best_epoch,
+        best_val_loss=best.best,
+        batch_size=settings.batch_size,
+        n_train=len(ds.x_train),
+    )
+
+
+def fit_summary(
+    history: dict,
+    timer: StepTimer,
+    *,
+    best_epoch: int | None,
+    best_val_loss: float,
+    batch_size: int,
+    n_train: int,
+) -> dict:
+    """History, epochs, best epoch (``best_epoch`` 0-based in, 1-based out) and the timings.
+
+    Step times exclude the first step (compilation) and each epoch's last, possibly short, step.
+    """
     steps = [s for epoch in timer.steps for s in epoch][1:]
     full_steps = [s for epoch in timer.steps for s in epoch[:-1]][1:]  # last step may be short
     step_stats = summarize(full_steps or steps)
-    n_train = len(ds.x_train)
     return {
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "history": {k: [float(v) for v in vals] for k, vals in history.items()},
         "epochs_run": len(timer.epochs),
-        "best_epoch": None if best.best_epoch is None else best.best_epoch + 1,
-        "best_val_loss": None if best.best_epoch is None else best.best,
+        "best_epoch": None if best_epoch is None else best_epoch + 1,
+        "best_val_loss": None if best_epoch is None else float(best_val_loss),
+        "first_step_loss": timer.first_loss,
         "timings": {
             "train_step": {
                 **step_stats,
-                "batch_size": settings.batch_size,
-                "images_per_s": settings.batch_size / step_stats["median_s"]
+                "batch_size": batch_size,
+                "images_per_s": batch_size / step_stats["median_s"]
                 if step_stats.get("median_s")
                 else None,
                 "excluded": "first step (compilation); last partial batch of each epoch",

@@ -19,12 +19,14 @@ from omegaconf import DictConfig, OmegaConf
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
 from usecases.covid_ct.flops import annotate_efficiency, forward_flops_per_image
+from usecases.covid_ct.inference import inference_timings, onnx_timings
 from usecases.covid_ct.onnx.export import export_and_check
 from usecases.covid_ct.onnx.quantize import quantize_and_check, skipped_int8
 from usecases.covid_ct.onnx.settings import ModelSpec, OnnxSettings
+from usecases.covid_ct.original.train import LOG_NAME, check_original, train_from_config
+from usecases.data.checksums import sha256_arrays
 from usecases.errors import ConfigError
 from usecases.measure.precision import PRECISIONS, choose_precision
-from usecases.measure.timing import summarize, time_call
 from usecases.numbers import check_whole, finite
 from usecases.records.references import compare
 
@@ -66,6 +68,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"usecase.precision={cfg.usecase.precision} is not one of {', '.join(PRECISIONS)}."
         )
+    check_original(cfg, name=implementation(cfg))
     curve = uc.get("curve")
     if curve is not None and curve.get("every_epoch"):
         from usecases.covid_ct.quality import quality_target
@@ -93,7 +96,13 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
     ds = load_dataset(cfg.dataset, cache_dir=Path(cfg.cache_dir), size=uc.image_size, seed=cfg.seed)
     log.info("dataset %s: %s (%s)", ds.name, ds.counts, "synthetic" if ds.synthetic else "real")
 
-    precision = choose_precision(requested=uc.get("precision", "auto"), device=device)
+    if implementation(cfg) == "original":
+        precision = {
+            "policy": "float32",
+            "reason": "implementation=original: the paper's code, float32",
+        }
+    else:
+        precision = choose_precision(requested=uc.get("precision", "auto"), device=device)
     log.info("precision %s (%s)", precision["policy"], precision["reason"])
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(precision["policy"])
@@ -104,7 +113,7 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
 
 
 def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precision: dict) -> dict:
-    """run() under the chosen dtype policy."""
+    """run() under the chosen dtype policy: train one implementation, then evaluate the same way."""
     import keras
 
     from usecases.covid_ct.evaluate import segmentation_metrics
@@ -121,20 +130,43 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
         if cfg.scale.get(key) is not None:
             train_options[key] = cfg.scale[key]
     settings = TrainSettings(epochs=cfg.scale.epochs, **train_options)
-    curve = _test_curve(cfg, ds)
-    fit = train(model, ds, settings=settings, observers=[curve] if curve else [])
-
-    prob = model.predict(ds.x_test, batch_size=uc.evaluate.batch_size, verbose=0)
+    timing = {"repeats": uc.timing.repeats, "warmup": uc.timing.warmup}
+    if implementation(cfg) == "original":
+        curve = _test_curve(cfg, ds)
+        trained = train_from_config(
+            cfg, ds, model, spec=spec, settings=settings, curve=curve, run_dir=run_dir
+        )
+        fit, prob, curve_metrics = trained["fit"], trained["prob"], trained["curve"]
+        inference, environment = trained["timings"], trained["environment"]
+        onnx = {"checks": [], "metrics": {}, "artifacts": {"original_log": LOG_NAME}, "timings": {}}
+        artifacts = _save_artifacts(None, prob, run_dir=run_dir, save_weights=False)
+    else:
+        curve = _test_curve(cfg, ds)
+        initial_sha256 = sha256_arrays(model.get_weights())
+        fit = train(model, ds, settings=settings, observers=[curve] if curve else [])
+        curve_metrics = curve.result() if curve else {}
+        prob = model.predict(ds.x_test, batch_size=uc.evaluate.batch_size, verbose=0)
+        artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
+        inference = inference_timings(
+            model.predict_on_batch,
+            ds.x_test,
+            batch_sizes=uc.timing.inference_batch_sizes,
+            method=f"keras predict_on_batch, {precision['policy']}",
+            **timing,
+        )
+        onnx = _onnx_steps(model, prob, ds=ds, spec=spec, cfg=cfg, run_dir=run_dir, saved=artifacts)
+        environment = {
+            "implementation": {
+                "name": "port",
+                "label": "port",
+                "initial_weights": "own",
+                "initial_weights_sha256": initial_sha256,
+                "code": "usecases/covid_ct/model.py",
+            }
+        }
     metrics = segmentation_metrics(ds.y_test, prob, thresholds=tuple(uc.evaluate.thresholds))
     log.info("test Dice (pooled) at 0.3: %s", metrics.get("0.3", {}).get("dice_pooled"))
-
-    artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
-    timings = {
-        **fit["timings"],
-        **_inference_timings(model, ds.x_test, uc.timing, policy=precision["policy"]),
-    }
-    onnx = _onnx_steps(model, prob, ds=ds, spec=spec, cfg=cfg, run_dir=run_dir, saved=artifacts)
-    timings.update(onnx["timings"])
+    timings = {**fit["timings"], **inference, **onnx["timings"]}
     forward_flops = forward_flops_per_image(model)
     timings["gemm_ceilings"] = annotate_efficiency(
         timings,
@@ -145,6 +177,7 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
     )
     settings_for_refs = {"dataset": ds.name, "scale": cfg.scale.name}
     return {
+        "environment": environment,
         "device": {"precision": precision},
         "dataset": ds.identity(),
         "metrics": {
@@ -154,8 +187,9 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
             "epochs_run": fit["epochs_run"],
             "best_epoch": fit["best_epoch"],
             "best_val_loss": fit["best_val_loss"],
+            "first_step_loss": fit["first_step_loss"],
             "history": fit["history"],
-            **(curve.result() if curve else {}),
+            **curve_metrics,
             **onnx["metrics"],
         },
         "timings": timings,
@@ -168,6 +202,11 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
         + (["synthetic data: no verdict against published values"] if ds.synthetic else [])
         + ([str(cfg.note)] if cfg.get("note") else []),
     }
+
+
+def implementation(cfg: DictConfig) -> str:
+    """``usecase.implementation``: port (our Keras 3 model, the default) or original."""
+    return str(cfg.usecase.get("implementation", "port"))
 
 
 def _onnx_steps(model, prob, *, ds, spec: ModelSpec, cfg: DictConfig, run_dir: Path, saved: dict):
@@ -221,7 +260,14 @@ def _onnx_steps(model, prob, *, ds, spec: ModelSpec, cfg: DictConfig, run_dir: P
         out["metrics"]["onnx_int8"] = metrics
         out["artifacts"].update(files)
     timed = {k: v for k, v in out["artifacts"].items() if onnx.check["passed"]}
-    out["timings"] = _onnx_timings(timed, run_dir, ds.x_test, uc.timing)
+    out["timings"] = onnx_timings(
+        timed,
+        run_dir,
+        ds.x_test,
+        batch_sizes=uc.timing.inference_batch_sizes,
+        repeats=uc.timing.repeats,
+        warmup=uc.timing.warmup,
+    )
     return out
 
 
@@ -263,59 +309,6 @@ def _float32_copy(model, spec: ModelSpec):
         keras.mixed_precision.set_dtype_policy(policy)
     copy.set_weights(model.get_weights())
     return copy
-
-
-def _inference_timings(model, x: np.ndarray, timing: DictConfig, *, policy: str) -> dict:
-    """Images/s of ``predict_on_batch`` per batch size (warm-up excluded, output synced)."""
-    return {
-        f"inference_batch{bs}": _timed(
-            model.predict_on_batch,
-            _batch(x, bs),
-            timing,
-            method=f"keras predict_on_batch, {policy}",
-        )
-        for bs in timing.inference_batch_sizes
-    }
-
-
-def _onnx_timings(files: dict, run_dir: Path, x: np.ndarray, timing: DictConfig) -> dict:
-    """Images/s of onnxruntime (CPU) per exported file and batch size, as for Keras."""
-    from usecases.covid_ct.onnx.runtime import ort_session
-
-    out = {}
-    for key, label in (("onnx", "float32"), ("onnx_int8", "int8 QDQ")):
-        if key not in files:
-            continue
-        session = ort_session(run_dir / files[key])
-        name = session.get_inputs()[0].name
-        for bs in timing.inference_batch_sizes:
-            out[f"{key}_inference_batch{bs}"] = _timed(
-                lambda b, s=session, n=name: s.run(None, {n: b})[0],
-                _batch(x, bs),
-                timing,
-                method=f"onnxruntime CPU, {label}",
-            )
-    return out
-
-
-def _batch(x: np.ndarray, bs: int) -> np.ndarray:
-    """The first ``bs`` slices (repeated when there are fewer), contiguous float32."""
-    batch = x[:bs] if len(x) >= bs else np.resize(x, (bs, *x.shape[1:]))
-    return np.ascontiguousarray(batch, dtype=np.float32)
-
-
-def _timed(fn, batch: np.ndarray, timing: DictConfig, *, method: str) -> dict:
-    """Median and spread of ``fn(batch)`` (output converted to numpy to synchronise)."""
-    samples = time_call(
-        lambda: fn(batch), repeats=timing.repeats, warmup=timing.warmup, sync=np.asarray
-    )
-    stats = summarize(samples)
-    return {
-        **stats,
-        "batch_size": len(batch),
-        "images_per_s": len(batch) / stats["median_s"],
-        "method": method,
-    }
 
 
 def _save_artifacts(model, prob: np.ndarray, *, run_dir: Path, save_weights: bool) -> dict:

@@ -1,9 +1,12 @@
-"""The one sha256 helper: hex digest of a file, read in 1 MiB chunks."""
+"""The one sha256 helper: hex digest of a file (read in 1 MiB chunks) or of weight arrays."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
 
 _CHUNK = 1 << 20
 
@@ -14,4 +17,15 @@ def sha256_file(path: Path) -> str:
     with Path(path).open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_arrays(arrays: Iterable[np.ndarray]) -> str:
+    """Hex sha256 of arrays in order (shape and float32 bytes of each): two models that start
+    from the same weights, whichever framework holds them, give the same digest."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        values = np.ascontiguousarray(array, dtype=np.float32)
+        digest.update(repr(values.shape).encode())
+        digest.update(values.tobytes())
     return digest.hexdigest()

@@ -99,14 +99,14 @@ def _download(manifest: Manifest, url: str, cache: Path, dest: Path) -> Path:
     except requests.exceptions.RequestException as exc:
         raise DataError(
             f"could not download {manifest.name} from {url} ({reason(exc)}); "
-            f"put a copy at {dest} or pass dataset.root=PATH"
+            f"put a copy at {dest} or pass {manifest.local_option}=PATH"
         ) from exc
     except ValueError as exc:
         target.unlink(missing_ok=True)
         if manifest.sha256 is None or "hash" not in str(exc).lower():
             raise DataError(
                 f"could not download {manifest.name} from {url} ({reason(exc)}); "
-                f"put a copy at {dest} or pass dataset.root=PATH"
+                f"put a copy at {dest} or pass {manifest.local_option}=PATH"
             ) from exc
         # pooch: the sha256 does not match (it deleted its temporary download)
         hashes = [h for h in _HEX.findall(str(exc)) if h != manifest.sha256]
@@ -185,7 +185,7 @@ def fetch(
     if source is None:
         raise DataError(
             f"{name} has no download address ({manifest.unpack}); download it by hand, "
-            f"put it at {dest} or pass dataset.root=PATH"
+            f"put it at {dest} or pass {manifest.local_option}=PATH"
         )
     if _has_content(dest):
         try:

@@ -34,6 +34,7 @@ _OPTIONAL = (
     "checksums_file",
     "unpack",
     "notes",
+    "local_option",
 )
 
 
@@ -46,6 +47,8 @@ class Manifest:
     Archives are unpacked from the members under ``member_prefix``, dropping the first
     ``strip_components`` path components. ``checksums_file`` (a ``sha256  path`` list,
     resolved to an absolute path) names every file the unpacked data must hold.
+    ``local_option`` is the run setting that points at an existing copy instead (named in
+    the errors of a failed download).
     """
 
     name: str
@@ -62,6 +65,7 @@ class Manifest:
     unpack: str
     description: str
     notes: str = ""
+    local_option: str = "dataset.root"
 
 
 def _manifest_dir(manifest_dir: Path | None) -> Path:
@@ -129,6 +133,7 @@ def _parse(raw: dict[str, Any], path: Path, folder: Path) -> Manifest:
         unpack=(_opt_str(raw, "unpack", path) or "").strip(),
         description=raw["description"].strip(),
         notes=(_opt_str(raw, "notes", path) or "").strip(),
+        local_option=_opt_str(raw, "local_option", path) or "dataset.root",
     )
 
 

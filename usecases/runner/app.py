@@ -75,8 +75,10 @@ def execute(cfg: DictConfig) -> Outcome:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
         record.environment = capture_environment()
         result = module.run(cfg, run_dir=run_dir, device=device)
-        for key, value in result.items():  # "device" adds to what app.py resolved
-            setattr(record, key, {**device, **value} if key == "device" else value)
+        for key, value in result.items():  # "device", "environment" add to what app.py has
+            if key in ("device", "environment"):
+                value = {**getattr(record, key), **value}
+            setattr(record, key, value)
         record.status, code = "ok", 0
     except Terminated:
         guard.handled()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import SHARED_DATA, require
+from tests.conftest import NO_ORIGINAL, ORIGINAL_CODE, SHARED_DATA, require
 from usecases.data.fetch import SUMS_NAME, fetch, main, resolve_data_root
 from usecases.data.manifests import (
     DEFAULT_MANIFEST_DIR,
@@ -377,3 +377,25 @@ def test_verify_tree_names_count_and_first_bad(tmp_path: Path) -> None:
     sums = {"a": "0" * 64, "b": sha256_file(tmp_path / "a")}
     with pytest.raises(DataError, match=r"2 of 2 files .* \(first: a has sha256"):
         verify_tree(tmp_path, sums)
+
+
+def test_the_papers_code_is_fetched_from_a_mirror_and_a_changed_one_refused(
+    tmp_path: Path, server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from usecases.covid_ct.original.code import locate_code
+
+    original = ORIGINAL_CODE / "TV_UNET.py"
+    require(original.is_file(), NO_ORIGINAL)
+    (server.root / "changed.py").write_bytes(original.read_bytes() + b"\n")
+    bad = tmp_path / "bad"
+    assert main(["tv_unet_12031fa", "--dest", str(bad), "--url", server.url("changed.py")]) == 1
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+    assert len(errors) == 1 and "sha256" in errors[0] and not bad.exists()
+
+    (server.root / "TV_UNET.py").write_bytes(original.read_bytes())
+    dest = tmp_path / "cache-base" / "tv_unet_12031fa"  # where a run looks for the fetched copy
+    assert main(["tv_unet_12031fa", "--dest", str(dest), "--url", server.url("TV_UNET.py")]) == 0
+    assert (dest / "TV_UNET.py").read_bytes() == original.read_bytes()
+    code = locate_code(None)  # the verified copy in the cache: no second download
+    assert Path(code["file"]) == (dest / "TV_UNET.py").resolve()
+    assert server.paths == ["/changed.py", "/TV_UNET.py"]
