@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import REPO, needs_module
 from usecases.records.record import load_record
+from usecases.reporting.viewer import library_js
 
 NOTEBOOKS = REPO / "notebooks"
 
@@ -52,6 +53,9 @@ def test_the_colabfold_notebook_folds_and_shows_plddt_and_structure(tmp_path):
     record = load_record(run_dir / "record.json")
     assert record.status == "ok" and len(record.metrics["plddt_per_residue_best"]) == 24
     assert len(_outputs(book, "image/png")) == 2  # pLDDT per residue, the 3-D CA trace
+    (view,) = _outputs(book, "text/html")  # the interactive view, its library inlined
+    page = "".join(view["data"]["text/html"])
+    assert "$3Dmol.createViewer" in page and library_js() in page and "ATOM" in page
 
 
 def test_the_compare_notebook_shows_the_gate_table_and_the_report(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import io
 import json
 import math
@@ -161,7 +162,8 @@ def report(covid_record, tmp_path_factory) -> dict[str, Path]:
 
 
 class _Page(HTMLParser):
-    """Collects ids, skipped blocks, every src/href/srcset value, img data and style text."""
+    """Collects ids, skipped blocks, every src/href/srcset value, img data, style text (style
+    attributes and <style>) and the text of each inline <script>."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -170,10 +172,15 @@ class _Page(HTMLParser):
         self.images: dict[str, str] = {}
         self.styles: list[str] = []
         self.skipped: set[str] = set()
+        self.scripts: list[str] = []
         self._figure: str | None = None
+        self._tag: str | None = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        self._tag = tag
+        if tag == "script":
+            self.scripts.append("")
         if a.get("id"):
             self.ids.add(a["id"])
             if a.get("data-skipped"):
@@ -188,8 +195,14 @@ class _Page(HTMLParser):
         if tag == "img" and self._figure:
             self.images[self._figure] = a.get("src", "")
 
+    def handle_endtag(self, tag):
+        self._tag = None
+
     def handle_data(self, data):
-        self.styles.append(data)  # CSS url(...) would show here too
+        if self._tag == "script":
+            self.scripts[-1] += data
+        else:
+            self.styles.append(data)  # CSS url(...) would show here too
 
 
 def _parse(text: str) -> _Page:
@@ -222,7 +235,14 @@ def test_html_needs_no_network(report):
         r"url\(|@import|https?://|//[a-z0-9.-]+\.[a-z]{2,}/", " ".join(page.styles)
     )
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
-    assert "<script" not in text
+    # the only scripts are inline (3Dmol.js and its draw call), each allowed by its hash alone
+    (csp,) = re.findall(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text)
+    allowed = re.search(r"script-src ([^;]+)", csp).group(1).split()
+    assert len(page.scripts) == 2 and "'unsafe-inline'" not in allowed
+    for code in page.scripts:
+        digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in allowed
+    assert "connect-src" not in csp  # fetch, XHR and websockets stay under default-src 'none'
 
 
 def test_markdown_links_the_same_figures_and_tables(report):
@@ -350,6 +370,7 @@ def open_in_chromium(page: Path, work: Path) -> tuple[str, list[str]]:
         *CHROMIUM_FLAGS,
         f"--user-data-dir={work / 'profile'}",
         f"--log-net-log={netlog}",
+        "--virtual-time-budget=10000",  # let the page's scripts finish (the 3-D view) first
         "--dump-dom",
         page.resolve().as_uri(),
     ]
@@ -395,6 +416,15 @@ def test_headless_chromium_shows_every_figure_and_table_and_fetches_nothing(repo
     bare.write_text(re.sub(r"<meta http-equiv=\"Content-Security-Policy\"[^>]*>", "", html))
     assert "Content-Security-Policy" not in bare.read_text()
     assert open_in_chromium(bare, tmp_path / "no-csp")[1] == []
+    # the interactive 3-D view ran under the page's CSP (its scripts allowed by hash) and drew
+    drawn = re.search(r'id="viewer-structure-0"[^>]*data-drawn-pixels="(\d+)"', dom)
+    assert drawn and int(drawn.group(1)) > 1000, "the 3-D view drew nothing"
+    # control: a page whose CSP no longer lists the library's hash runs none of it
+    blocked = tmp_path / "blocked.html"
+    blocked.write_text(re.sub(r"script-src 'sha256-[^']+'", "script-src", html, count=1))
+    dom_blocked, _ = open_in_chromium(blocked, tmp_path / "blocked")
+    assert 'id="viewer-structure-0"' in dom_blocked
+    assert not re.search(r'id="viewer-structure-0"[^>]*data-drawn-pixels=', dom_blocked)
     page = _parse(dom)
     for fid in COVID_FIGURES + FOLD_FIGURES:
         assert page.images.get(fid, "").startswith("data:image/png;base64,"), fid

@@ -44,7 +44,19 @@ class Paragraph:
     text: str
 
 
-Block = Table | Figure | Note | Paragraph
+@dataclass(frozen=True)
+class Viewer3D:
+    """An interactive 3-D view of one PDB (text), coloured by pLDDT = B-factor x ``plddt_scale``
+    (100 where the file stores 0..1); HTML only, the Markdown keeps the static figure."""
+
+    id: str
+    title: str
+    caption: str
+    pdb: str
+    plddt_scale: float = 1.0
+
+
+Block = Table | Figure | Note | Paragraph | Viewer3D
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from usecases.reporting import figures, tables
+from usecases.reporting import figures, tables, viewer
 from usecases.reporting.blocks import Block, Paragraph, Section
 from usecases.reporting.runs import Run
 
@@ -78,5 +78,6 @@ def _colabfold(runs: list[Run]) -> tuple[Block, ...]:
             tables.models_table(run, index=i),
             figures.plddt_profile(run, index=i),
             figures.structure_view(run, index=i),
+            viewer.structure_viewer(run, index=i),
         ]
     return tuple(blocks)

@@ -16,12 +16,10 @@ from matplotlib.ticker import MaxNLocator
 from usecases.colabfold_spike.pdb import read_ca_trace
 from usecases.reporting.blocks import Figure, Note
 from usecases.reporting.runs import (
-    ModelScore,
     Run,
-    best_model_name,
+    best_model,
     best_threshold,
     colabfold_models,
-    model_entries,
     number,
     published_curve,
     threshold_rows,
@@ -168,7 +166,7 @@ def plddt_profile(run: Run, *, index: int = 0) -> Figure | Note:
     ax = fig.add_subplot()
     for low, high, label, colour in PLDDT_BANDS:
         ax.axhspan(low, high, color=colour, alpha=0.18, lw=0, label=label)
-    best = _best(run, models)
+    best = best_model(run, models)
     for i, model in enumerate(models):
         residues = np.arange(1, len(model.plddt) + 1)
         width = 1.8 if model is best else 0.9
@@ -190,7 +188,7 @@ def structure_view(run: Run, *, index: int = 0) -> Figure | Note:
     models = [m for m in colabfold_models(run) if m.pdb is not None]
     if not models:
         return Note(fid, f"3-D structure of {run.record.run_id}: skipped, no PDB file found.")
-    best = _best(run, models)
+    best = best_model(run, models)
     pdb = best.pdb
     assert pdb is not None  # filtered above
     trace = read_ca_trace(pdb)
@@ -228,13 +226,6 @@ def structure_view(run: Run, *, index: int = 0) -> Figure | Note:
         "two views, coloured by pLDDT from the PDB B-factor column."
     )
     return Figure(fid, f"Predicted structure ({run.record.run_id})", caption, to_png(fig))
-
-
-def _best(run: Run, models: list[ModelScore]) -> ModelScore:
-    """The record's best model among ``models``, else the one with the highest mean pLDDT."""
-    name = best_model_name(run.record.metrics, model_entries(run.record.metrics))
-    named = [m for m in models if m.name == name]
-    return named[0] if named else max(models, key=lambda m: m.mean_plddt or -1.0)
 
 
 def timing_bars(runs: list[Run]) -> Figure | Note:

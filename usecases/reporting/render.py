@@ -1,8 +1,9 @@
 """Write the report: one self-contained HTML page and one Markdown page (+ its PNG figures).
 
-The HTML embeds every figure as a base64 PNG and its CSS inline, and forbids any fetch with a
-Content-Security-Policy, so it opens offline. The Markdown (for papers and pull requests)
-links the same figures from ``figures/`` beside it.
+The HTML embeds every figure as a base64 PNG, its CSS inline and, where a run has a structure,
+3Dmol.js and the scripts that draw it (``viewer.py``; allowed by their sha256 hashes only), and
+forbids any fetch with a Content-Security-Policy, so it opens offline. The Markdown (for papers
+and pull requests) links the same figures from ``figures/`` beside it.
 
     python -m usecases.reporting.render results/covid_ct/RUN [more records or folders] --out DIR
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import html
 import sys
 from collections.abc import Sequence
@@ -20,10 +22,11 @@ from pathlib import Path
 from usecases.errors import DataError, UserError
 from usecases.records.sets import find_studies
 from usecases.records.study import STUDY_FILE, load_study
-from usecases.reporting.blocks import Block, Figure, Note, Paragraph, Section, Table
+from usecases.reporting.blocks import Block, Figure, Note, Paragraph, Section, Table, Viewer3D
 from usecases.reporting.build import build_sections
 from usecases.reporting.runs import load_runs
 from usecases.reporting.study import study_section
+from usecases.reporting.viewer import draw_script, library_js
 
 TITLE = "usecase-bench: paper-reproduction report"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -83,9 +86,15 @@ def to_html(sections: list[Section], *, stamp: str) -> str:
     """The whole page as one HTML string (no external resource of any kind)."""
     nav = "".join(f'<li><a href="#{s.id}">{_e(s.title)}</a></li>' for s in sections)
     body = "\n".join(_html_section(s) for s in sections)
+    viewers = [b for s in sections for b in s.blocks if isinstance(b, Viewer3D)]
+    scripts = [library_js(), *(draw_script(v) for v in viewers)] if viewers else []
+    csp = CSP
+    if scripts:
+        csp += "; script-src " + " ".join(_script_hash(code) for code in scripts)
+    body += "".join(f"\n<script>{code}</script>" for code in scripts)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         f'<h1>{_e(TITLE)}</h1>\n<p class="meta">Generated {_e(stamp)} by usecase-bench '
@@ -119,6 +128,13 @@ def _html_block(block: Block) -> str:
         return f"<p>{_e(block.text)}</p>"
     if isinstance(block, Note):
         return f'<p class="skipped" id="{block.id}" data-skipped="true">{_e(block.text)}</p>'
+    if isinstance(block, Viewer3D):
+        return (
+            f'<figure id="{block.id}-figure"><h3>{_e(block.title)}</h3>'
+            f'<div id="{block.id}" class="viewer3d" role="img" aria-label="{_e(block.title)}" '
+            'style="width:640px;height:420px;position:relative;border:1px solid #e2e2e2">'
+            f"</div><figcaption>{_e(block.caption)}</figcaption></figure>"
+        )
     if isinstance(block, Figure):
         data = base64.b64encode(block.png).decode("ascii")
         return (
@@ -151,6 +167,8 @@ def _md_block(block: Block, *, figure_dir: str) -> list[str]:
         return [block.text]
     if isinstance(block, Note):
         return [f"> _{_md(block.text)}_"]
+    if isinstance(block, Viewer3D):
+        return [f"> _{_md(block.title)}: interactive in report.html (the figure above is static)_"]
     if isinstance(block, Figure):
         return [
             f"### {block.title}",
@@ -170,6 +188,12 @@ def _md_block(block: Block, *, figure_dir: str) -> list[str]:
 
 def _figures(sections: list[Section]) -> list[Figure]:
     return [b for s in sections for b in s.blocks if isinstance(b, Figure)]
+
+
+def _script_hash(code: str) -> str:
+    """The CSP source that allows exactly this inline script."""
+    digest = base64.b64encode(hashlib.sha256(code.encode("utf-8")).digest()).decode("ascii")
+    return f"'sha256-{digest}'"
 
 
 def _e(text: str) -> str:

@@ -228,3 +228,10 @@ def _strings(obj: Any) -> Iterator[str]:
     elif isinstance(obj, list | tuple):
         for value in obj:
             yield from _strings(value)
+
+
+def best_model(run: Run, models: list[ModelScore]) -> ModelScore:
+    """The record's best model among ``models``, else the one with the highest mean pLDDT."""
+    name = best_model_name(run.record.metrics, model_entries(run.record.metrics))
+    named = [m for m in models if m.name == name]
+    return named[0] if named else max(models, key=lambda m: m.mean_plddt or -1.0)
