@@ -19,6 +19,7 @@ from usecases.reporting.runs import (
     Run,
     best_model,
     best_threshold,
+    best_with_pdb,
     colabfold_models,
     number,
     published_curve,
@@ -185,12 +186,10 @@ def plddt_profile(run: Run, *, index: int = 0) -> Figure | Note:
 def structure_view(run: Run, *, index: int = 0) -> Figure | Note:
     """Two 3-D views of the best model's CA trace, coloured by pLDDT (from the PDB B-factors)."""
     fid = f"fig-structure-{index}"
-    models = [m for m in colabfold_models(run) if m.pdb is not None]
-    if not models:
+    found = best_with_pdb(run)
+    if found is None:
         return Note(fid, f"3-D structure of {run.record.run_id}: skipped, no PDB file found.")
-    best = best_model(run, models)
-    pdb = best.pdb
-    assert pdb is not None  # filtered above
+    best, pdb = found
     trace = read_ca_trace(pdb)
     if len(trace) < 2:
         return Note(fid, f"3-D structure of {run.record.run_id}: skipped, {pdb} has < 2 CA atoms.")

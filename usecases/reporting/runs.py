@@ -235,3 +235,13 @@ def best_model(run: Run, models: list[ModelScore]) -> ModelScore:
     name = best_model_name(run.record.metrics, model_entries(run.record.metrics))
     named = [m for m in models if m.name == name]
     return named[0] if named else max(models, key=lambda m: m.mean_plddt or -1.0)
+
+
+def best_with_pdb(run: Run) -> tuple[ModelScore, Path] | None:
+    """The best model among those with a PDB file, and that file; None when none has one."""
+    models = [m for m in colabfold_models(run) if m.pdb is not None]
+    if not models:
+        return None
+    best = best_model(run, models)
+    assert best.pdb is not None  # filtered above
+    return best, best.pdb

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from usecases.errors import DataError
 from usecases.reporting.blocks import Note, Viewer3D
-from usecases.reporting.runs import Run, best_model, colabfold_models
+from usecases.reporting.runs import Run, best_with_pdb
 
 VERSION = "2.5.5"
 LIBRARY = Path(__file__).with_name("vendor") / "3Dmol-min.js"
@@ -77,16 +77,15 @@ def draw_script(viewer: Viewer3D) -> str:
 def structure_viewer(run: Run, *, index: int = 0) -> Viewer3D | Note:
     """The best model's PDB of a colabfold_spike run as an interactive view, or a Note why not."""
     vid = f"viewer-structure-{index}"
-    models = [m for m in colabfold_models(run) if m.pdb is not None]
-    if not models:
+    found = best_with_pdb(run)
+    if found is None:
         return Note(vid, f"3-D view of {run.record.run_id}: skipped, no PDB file found.")
-    best = best_model(run, models)
-    assert best.pdb is not None  # filtered above
-    text = best.pdb.read_text(errors="replace")
+    best, pdb = found
+    text = pdb.read_text(errors="replace")
     b_factors = [float(ln[60:66]) for ln in text.splitlines() if ln.startswith("ATOM")]
     scale = 100.0 if b_factors and max(b_factors) <= 1.0 else 1.0  # pLDDT stored as 0..1
     caption = (
-        f"{best.name} ({best.pdb.name}) of {run.label}: drag to rotate, scroll to zoom; "
+        f"{best.name} ({pdb.name}) of {run.label}: drag to rotate, scroll to zoom; "
         f"coloured by pLDDT from the B-factor column (3Dmol.js {VERSION}, embedded)."
     )
     return Viewer3D(vid, f"Interactive structure ({run.record.run_id})", caption, text, scale)
