@@ -82,3 +82,14 @@ def test_the_entry_point_says_what_it_found_and_runs_keras_on_jax_with_a_gpu(tmp
     assert re.search(r"^backend:\n  name: tensorflow$", cpu.stdout, re.M)
     bad = _entry(tmp_path, "scale=huge", gpu=None)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+def test_the_galaxy_tool_names_the_image_this_recipe_builds():
+    import tomllib
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    image = f"ghcr.io/usecase-bench/usecase-bench:{version}"
+    macros = (REPO / "galaxy" / "macros.xml").read_text()
+    assert f'<token name="@TOOL_VERSION@">{version}</token>' in macros
+    assert "ghcr.io/usecase-bench/usecase-bench:@TOOL_VERSION@" in macros
+    assert f"docker build -f container/Dockerfile -t {image} ." in DOCKERFILE.read_text()
