@@ -13,6 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from usecases.colabfold_spike.pdb import read_ca_trace
 from usecases.errors import DataError
 from usecases.reporting.blocks import Note, Viewer3D
 from usecases.reporting.runs import Run, best_with_pdb
@@ -81,9 +82,11 @@ def structure_viewer(run: Run, *, index: int = 0) -> Viewer3D | Note:
     if found is None:
         return Note(vid, f"3-D view of {run.record.run_id}: skipped, no PDB file found.")
     best, pdb = found
+    b_factors = [b for _, b in read_ca_trace(pdb)]  # the one PDB reader; bad lines skipped
+    if not b_factors:
+        return Note(vid, f"3-D view of {run.record.run_id}: skipped, {pdb.name} has no CA atom.")
+    scale = 100.0 if max(b_factors) <= 1.0 else 1.0  # pLDDT stored as 0..1
     text = pdb.read_text(errors="replace")
-    b_factors = [float(ln[60:66]) for ln in text.splitlines() if ln.startswith("ATOM")]
-    scale = 100.0 if b_factors and max(b_factors) <= 1.0 else 1.0  # pLDDT stored as 0..1
     caption = (
         f"{best.name} ({pdb.name}) of {run.label}: drag to rotate, scroll to zoom; "
         f"coloured by pLDDT from the B-factor column (3Dmol.js {VERSION}, embedded)."

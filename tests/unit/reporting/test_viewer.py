@@ -79,3 +79,12 @@ def test_a_report_without_a_structure_carries_no_script(tmp_path):
     page = write_report([record], out_dir=tmp_path / "out")["html"].read_text()
     assert "<script" not in page and "script-src" not in page
     assert "3-D view of cf: skipped, no PDB file found." in page
+
+
+def test_a_pdb_without_readable_atoms_gives_a_note_not_a_crash(tmp_path):
+    record = colabfold_record(tmp_path / "colabfold_spike" / "cf")
+    for pdb in (record.parent / "colabfold").glob("*.pdb"):
+        pdb.write_text("ATOM      1  CA  ALA A   1    not numbers here        1.00 xx.xx\nEND\n")
+    (run,) = load_runs([record])
+    view = viewer.structure_viewer(run)
+    assert not isinstance(view, Viewer3D) and "has no CA atom" in view.text
