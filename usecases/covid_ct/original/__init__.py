@@ -4,6 +4,8 @@
 fetched through data_manifests/tv_unet_12031fa.yaml and checked by sha256; never copied into
 this repository); ``train`` runs it in a child process under tf-keras (Keras 2, TensorFlow),
 ``child`` is that process. The data, split, settings, seed, evaluation and record are ours.
+``bisect`` (usecase-bench-bisect) trains the port, the original and controls step by step from
+the same weights on one shared batch order, each in a ``steps`` child process.
 """
 
 IMPLEMENTATIONS = ("port", "original")

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _keras2():
+def keras2():
     """tf_keras, installed as ``keras`` for the paper's file and our callbacks."""
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         raise JobError(
@@ -58,7 +58,7 @@ def _keras2():
     return tf_keras
 
 
-def _load_code(code: dict):
+def load_code(code: dict):
     """The paper's TV_UNET.py as a module, after its sha256 is checked once more."""
     from usecases.data.checksums import sha256_file
 
@@ -72,7 +72,7 @@ def _load_code(code: dict):
 
 
 def _train(work: Path) -> None:
-    keras = _keras2()
+    keras = keras2()
     import tensorflow as tf
 
     from usecases.covid_ct.curves import LearningCurve
@@ -83,18 +83,15 @@ def _train(work: Path) -> None:
 
     job = json.loads((work / "job.json").read_text())
     data = np.load(work / "data.npz")
-    original = _load_code(job["code"])
+    original = load_code(job["code"])
     m, s = job["model"], job["settings"]
 
     keras.utils.set_random_seed(job["seed"])
-    model = original.get_unet(
-        keras.Input((m["size"], m["size"], 1)),
-        n_filters=m["n_filters"],
-        dropout=m["dropout"],
-        batchnorm=True,
+    model = papers_model(
+        original, keras, n_filters=m["n_filters"], size=m["size"], dropout=m["dropout"]
     )
     if job["initial_weights"]:
-        _set_weights(model, np.load(work / "initial.npz"))
+        set_weights(model, load_arrays(work / "initial.npz"))
     initial_sha256 = sha256_arrays(model.get_weights())
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=s["learning_rate"]), loss=original.TV_bin_loss
@@ -166,9 +163,22 @@ def _train(work: Path) -> None:
     (work / "result.json").write_text(json.dumps(result))
 
 
-def _set_weights(model, arrays) -> None:
-    """Our port's initial weights into the paper's model: same layer order, same shapes."""
-    weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+def papers_model(original, keras, *, n_filters: int, size: int, dropout: float):
+    """The paper's ``get_unet`` for (size, size, 1) slices, BatchNorm on (its script's call)."""
+    return original.get_unet(
+        keras.Input((size, size, 1)), n_filters=n_filters, dropout=dropout, batchnorm=True
+    )
+
+
+def load_arrays(file: Path) -> list[np.ndarray]:
+    """The arrays of ``np.savez(file, *arrays)``, in their order."""
+    with np.load(file) as arrays:
+        return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+
+
+def set_weights(model, weights: list[np.ndarray]) -> None:
+    """Our port's initial weights (``get_weights()`` order) into a model of the same layer order
+    and shapes; JobError naming the first shapes when they do not fit."""
     mine = model.get_weights()
     if len(weights) != len(mine) or any(
         a.shape != b.shape for a, b in zip(weights, mine, strict=True)
