@@ -42,6 +42,7 @@ def test_one_ulp_moves_about_half_of_the_elements_by_exactly_one_ulp():
         (["--steps", "0"], "--steps 0"),
         (["--dropouts", "1.5"], "--dropouts 1.5"),
         (["dataset=nosuch"], "bad option"),
+        (["--json", "/nonexistent-folder/out.json"], "no folder /nonexistent-folder"),
     ],
 )
 def test_bad_options_end_in_one_line_and_exit_2(args, says, capsys):

@@ -201,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError(f"--paths {args.paths}: use names from {', '.join(PATHS)}")
         if args.steps is not None and args.steps < 1:
             raise UserError(f"--steps {args.steps}: must be at least 1")
+        if args.json is not None and not args.json.parent.is_dir():
+            raise UserError(f"--json {args.json}: no folder {args.json.parent}; make it first")
         dropouts = _dropouts(args.dropouts)
         cfg = _config(args.overrides)
         dropouts = dropouts or sorted({float(cfg.usecase.dropout), 0.0}, reverse=True)
@@ -208,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # a child process failed: its last line says why
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(render(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usecases.covid_ct.original.child import load_arrays, set_weights
+from usecases.covid_ct.original.child import JobError, load_arrays, set_weights
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     work, name = Path(args[0]), args[1]
     job = json.loads((work / "job.json").read_text())
     path = job["paths"][name]
-    model, keras = _build(job, implementation=path["implementation"])
+    try:
+        model, keras = _build(job, implementation=path["implementation"])
+    except JobError as err:  # e.g. tf-keras missing: one line for the parent to pass on
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     weights = load_arrays(work / "initial.npz")
     if path.get("perturb") == "ulp":
         weights = one_ulp(weights, seed=job["seed"])
