@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import h5py
 import nibabel as nib
 import numpy as np
 import pytest
-
-from usecases.records.record import load_record
 
 
 def _assert_one_line_failure(res, *, code: int, says: str) -> None:
@@ -152,43 +149,3 @@ def test_nifti_image_and_mask_of_different_shapes_fail(run_cli, tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((64, 64, 5), np.uint8), np.eye(4)), root / "tr_mask.nii.gz")
     res = run_cli("dataset=medseg_nifti", "scale=smoke", "device=cpu", f"dataset.root={root}")
     _assert_one_line_failure(res, code=1, says="(64, 64, 5)")
-
-
-def test_sigterm_mid_run_leaves_a_failed_record(tmp_path, prepared_cache):
-    import os
-    import signal
-    import subprocess
-    import time
-
-    from tests.conftest import REPO
-
-    results = tmp_path / "results"
-    cmd = [
-        sys.executable,
-        str(REPO / "run.py"),
-        f"results_dir={results}",
-        f"cache_dir={prepared_cache}",
-        "dataset=phantom",
-        "scale=smoke",
-        "device=cpu",
-        "scale.epochs=50",
-        "run_id=term",
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    log = results / "covid_ct" / "term" / "run.log"
-    deadline = time.time() + 300
-    while "TV-UNet" not in (log.read_text() if log.exists() else "") and time.time() < deadline:
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143, stderr[-2000:]
-    assert "Traceback" not in stderr
-    record = load_record(results / "covid_ct" / "term" / "record.json")
-    assert record.status == "failed" and "SIGTERM" in record.error

@@ -24,7 +24,7 @@ ALLOWED = {
     "paths": set(),
     "numbers": set(),
     "data": set(),
-    "records": set(),
+    "records": {"data.checksums"},  # identity.py: the one sha256 helper
     "measure": set(),
     "runner": {"data", "measure", "records", *USECASES, "reporting", "studies"},
     "covid_ct": {"data", "measure", "records"},

@@ -57,6 +57,16 @@ class LearningCurve(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._t0 = time.perf_counter()
 
+    def state(self) -> dict:
+        """What a checkpoint keeps of it (JSON)."""
+        return {"rows": self.rows, "elapsed_s": self.elapsed_s, "eval_s": self.eval_s}
+
+    def load_state(self, state: dict) -> None:
+        """Continue an earlier segment's curve; its clock goes on from the last elapsed time
+        (the time between the segments, stopped and waiting, is not counted)."""
+        self.rows, self.elapsed_s, self.eval_s = state["rows"], state["elapsed_s"], state["eval_s"]
+        self._t0 = time.perf_counter() - (self.elapsed_s[-1] if self.elapsed_s else 0.0)
+
     def on_epoch_end(self, epoch, logs=None):
         start = time.perf_counter()
         prob = self.model.predict(self._x, batch_size=self._batch, verbose=0)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from usecases.covid_ct import checkpoint
+from usecases.covid_ct.checkpoint import check_resume, resumable  # noqa: F401 (app.py asks)
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
 from usecases.covid_ct.flops import annotate_efficiency, forward_flops_per_image
@@ -28,6 +30,8 @@ from usecases.data.checksums import sha256_arrays
 from usecases.errors import ConfigError
 from usecases.measure.precision import PRECISIONS, choose_precision
 from usecases.numbers import check_whole, finite
+from usecases.records.identity import run_identity
+from usecases.records.record import atomic_file
 from usecases.records.references import compare
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,8 @@ def validate(cfg: DictConfig) -> None:
             f"usecase.evaluate.thresholds={thresholds} must be numbers between 0 and 1, "
             "e.g. [0.3,0.5]."
         )
+    if not isinstance(uc.train.get("checkpoint", True), bool):
+        raise ConfigError(f"usecase.train.checkpoint={uc.train.checkpoint} must be true or false.")
     if uc.get("precision", "auto") not in PRECISIONS:
         raise ConfigError(
             f"usecase.precision={cfg.usecase.precision} is not one of {', '.join(PRECISIONS)}."
@@ -143,7 +149,16 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
     else:
         curve = _test_curve(cfg, ds)
         initial_sha256 = sha256_arrays(model.get_weights())
-        fit = train(model, ds, settings=settings, observers=[curve] if curve else [])
+        fit = train(
+            model,
+            ds,
+            settings=settings,
+            seed=cfg.seed,
+            observers=[curve] if curve else [],
+            run_dir=run_dir,
+            identity=run_identity(OmegaConf.to_container(cfg, resolve=True)),
+            resume=checkpoint.resume_point(cfg, run_dir),
+        )
         curve_metrics = curve.result() if curve else {}
         prob = model.predict(ds.x_test, batch_size=uc.evaluate.batch_size, verbose=0)
         artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
@@ -164,6 +179,7 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
                 "code": "usecases/covid_ct/model.py",
             }
         }
+    checkpoint.remove(run_dir)  # finished: the checkpoints were only for resuming
     metrics = segmentation_metrics(ds.y_test, prob, thresholds=tuple(uc.evaluate.thresholds))
     log.info("test Dice (pooled) at 0.3: %s", metrics.get("0.3", {}).get("dice_pooled"))
     timings = {**fit["timings"], **inference, **onnx["timings"]}
@@ -315,10 +331,12 @@ def _save_artifacts(model, prob: np.ndarray, *, run_dir: Path, save_weights: boo
     """Test-set infection probabilities (float16) and, if asked, the trained weights."""
     artifacts = {}
     pred_path = run_dir / "test_probabilities.npz"
-    np.savez_compressed(pred_path, infection=prob[..., 1].astype(np.float16))
+    with atomic_file(pred_path, what="test probabilities") as tmp:
+        np.savez_compressed(tmp, infection=prob[..., 1].astype(np.float16))
     artifacts["test_probabilities"] = pred_path.name
     if save_weights:
         weights = run_dir / "model.weights.h5"
-        model.save_weights(weights)
+        with atomic_file(weights, what="trained weights") as tmp:
+            model.save_weights(tmp)
         artifacts["weights"] = weights.name
     return artifacts

@@ -3,5 +3,6 @@ sets, and the published values with the per-run comparison (references + publish
 
 Writers (run machinery, use cases) and readers (report, gate, studies) meet here and only
 here: a consumer reads records through ``record.load_record`` and ``sets``, never through
-another consumer. Imports errors, paths and numbers only.
+another consumer. ``identity`` names what makes a run the same run (code and config sha256).
+Imports errors, paths, numbers and the one sha256 helper (data.checksums) only.
 """

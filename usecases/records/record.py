@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +25,10 @@ SCHEMA_PATH = Path(__file__).with_name("record.schema.json")
 
 @dataclass
 class ResultRecord:
-    """One run of one use case. ``status`` is "ok" or "failed" (then ``error`` says why)."""
+    """One run of one use case. ``status`` is "ok", "failed" or "terminated" (SIGTERM or the
+    launcher's preemption; ``error`` says why). ``resumable``: a checkpoint in the run folder
+    lets ``run.py resume=RUN_DIR`` continue it. ``segments``: one entry per process that worked
+    on the run (started_at, stopped_at, status, why, and for training the epochs it covered)."""
 
     run_id: str
     usecase: str
@@ -41,6 +46,8 @@ class ResultRecord:
     artifacts: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     error: str | None = None
+    resumable: bool = False
+    segments: list = field(default_factory=list)
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -83,19 +90,39 @@ def write_record(record: ResultRecord, path: Path) -> Path:
 
 def write_json(data: dict, path: Path) -> Path:
     """Write ``data`` as indented JSON atomically (temporary file beside it, then rename)."""
+    with atomic_file(path, what="record") as tmp, tmp.open("w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=False, default=_jsonable)
+        handle.write("\n")
+    return Path(path)
+
+
+@contextmanager
+def atomic_file(path: Path, *, what: str) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends, flush it to disk and rename
+    it to ``path`` (mode 0644). The file at ``path`` is either the old one or the complete new
+    one: on an OSError (a full disk) the temporary file is removed, the old file stays, and
+    DataError says so in one line naming ``what``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json.part")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=_jsonable)
-            f.write("\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".part-", suffix=f"-{path.name}")
+        os.close(fd)
+    except OSError as err:
+        raise DataError(f"{what} {path} not written ({err.strerror or err}).") from err
+    tmp = Path(name)
+    try:
+        yield tmp  # named .part-XXXX-<name>: Keras wants *.weights.h5, numpy adds .npz otherwise
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as err:
+        raise DataError(
+            f"{what} {path} not written ({err.strerror or err}); the previous file, if any, "
+            f"is kept: free space in {path.parent} and run again."
+        ) from err
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+        tmp.unlink(missing_ok=True)
 
 
 def load_record(path: Path) -> ResultRecord:

@@ -23,11 +23,19 @@ from usecases.measure.environment import capture_environment
 from usecases.records.record import ResultRecord, write_record
 from usecases.runner.devices import configure_process, resolve_device
 from usecases.runner.quiet import native_startup_filtered, quiet_loggers
+from usecases.runner.resume import (
+    end_segment,
+    is_resumable_folder,
+    read_segments,
+    start_segment,
+    submitit_run_id,
+)
 from usecases.runner.summary import summary_lines
 from usecases.runner.termination import Terminated, TerminationGuard
 
 USECASES = ("covid_ct", "colabfold_spike")
 _TERMINATED = "terminated (SIGTERM, e.g. a scheduler's time limit)"
+_REQUEUED = "stopped by submitit (the job was preempted or timed out, and is requeued to resume)"
 log = logging.getLogger("usecases")
 
 
@@ -48,31 +56,48 @@ def run_usecase(cfg: DictConfig) -> int:
     return execute(cfg).code
 
 
-def execute(cfg: DictConfig) -> Outcome:
-    """Run the configured use case; the Outcome (see ``run_usecase`` for the exit codes)."""
+def execute(cfg: DictConfig, *, resume_dir: Path | None = None) -> Outcome:
+    """Run the configured use case; the Outcome (see ``run_usecase`` for the exit codes).
+
+    ``resume_dir``: continue the run in that folder (``cfg`` from ``resume.resume_config``).
+    """
     try:
         _resolve(cfg)  # a broken ${...} is named before anything reads it
         module, device = _prepare(cfg)
         resolved = _resolve(cfg)  # as validated (validate may settle a value)
-        run_dir = _make_run_dir(cfg)
+        if resume_dir is None:
+            resume_dir = _requeued_run(cfg)
+        if resume_dir is not None:
+            if not hasattr(module, "check_resume"):
+                raise ConfigError(f"usecase={cfg.usecase.name} cannot resume; run it again.")
+            module.check_resume(cfg, resume_dir)
+        run_dir = resume_dir or _make_run_dir(cfg)
     except UserError as err:
         _say(f"error: {err}")
         return Outcome(err.exit_code, None, None, str(err), True)
 
+    try:
+        earlier = start_segment(run_dir)
+    except UserError as err:
+        _say(f"error: {err}")
+        return Outcome(err.exit_code, None, run_dir, str(err), True)
     handler = _start_logging(run_dir)
+    if resume_dir is not None:
+        log.info("resuming %s (segment %d)", run_dir, len(earlier) + 1)
     record = ResultRecord(
         run_id=run_dir.name,
         usecase=cfg.usecase.name,
         status="failed",
-        started_at=_now(),
+        started_at=earlier[0]["started_at"] if earlier else _now(),
         config=resolved,
         environment={},
         device=device,
     )
-    code, user_error = 1, False
+    code, user_error, stop = 1, False, None
     guard = TerminationGuard().__enter__()
     try:
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+        if resume_dir is None:
+            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
         record.environment = capture_environment()
         result = module.run(cfg, run_dir=run_dir, device=device)
         for key, value in result.items():  # "device", "environment" add to what app.py has
@@ -82,13 +107,17 @@ def execute(cfg: DictConfig) -> Outcome:
         record.status, code = "ok", 0
     except Terminated:
         guard.handled()
-        record.error, code = _TERMINATED, 143
+        record.status, record.error, code = "terminated", _TERMINATED, 143
         _say("error: terminated by SIGTERM; the record says so.")
+    except SystemExit as err:  # submitit requeues a preempted or timed-out job, then exits
+        guard.handled()
+        record.status, record.error, stop = "terminated", _REQUEUED, err
+        _say(f"error: {_REQUEUED}")
     except (UserError, KeyboardInterrupt, Exception) as err:
         guard.handled()  # first: a repeated SIGTERM must not land inside this handler
         if guard.received:  # a library turned the SIGTERM into its own error
             log.info("SIGTERM surfaced as %s: %s", type(err).__name__, err)
-            record.error, code = _TERMINATED, 143
+            record.status, record.error, code = "terminated", _TERMINATED, 143
             _say("error: terminated by SIGTERM; the record says so.")
         elif isinstance(err, UserError):
             record.error, code, user_error = str(err), err.exit_code, True
@@ -104,16 +133,58 @@ def execute(cfg: DictConfig) -> Outcome:
             _say(f"error: internal failure ({type(err).__name__}: {err}); see {where}")
     finally:
         guard.__exit__()
-        record.finished_at = _now()
-        record.artifacts = {**record.artifacts, "log": "run.log", "config": "config.yaml"}
-        write_record(record, run_dir / "record.json")
-        if cfg.get("report", True):
-            _write_report(run_dir)
+        unwritten = _finish(record, module, run_dir=run_dir, report=cfg.get("report", True))
         logging.getLogger().removeHandler(handler)
         handler.close()
+    if stop is not None:
+        raise stop
+    if unwritten is not None:  # e.g. a full disk: said in one line; no record to point to
+        return Outcome(code or 1, record, run_dir, record.error or unwritten, user_error)
     print("\n".join(summary_lines(record.to_dict(), run_dir=run_dir)))
     print(f"{record.status}: {run_dir / 'record.json'}")
+    if record.resumable:
+        print(f"resume it with: python run.py resume={run_dir}")
     return Outcome(code, record, run_dir, record.error, user_error)
+
+
+def _finish(record: ResultRecord, module, *, run_dir: Path, report: bool) -> str | None:
+    """End the segment, then write the record (and the report) whatever happened; the one
+    error line when the record could not be written (None when it was)."""
+    record.finished_at = _now()
+    record.artifacts = {**record.artifacts, "log": "run.log", "config": "config.yaml"}
+    resumable = getattr(module, "resumable", None)
+    record.resumable = record.status != "ok" and bool(resumable and resumable(run_dir))
+    try:
+        end_segment(run_dir, status=record.status, why=record.error)
+    except UserError as err:  # the record below still says how the run ended
+        log.warning("%s", err)
+    segments = read_segments(run_dir)
+    for trained in record.timings.get("segments") or []:  # each to the process that ran it
+        ran = [s for s in segments if s["started_at"] <= (trained.get("started_at") or "")]
+        if ran:
+            ran[-1]["training"] = trained
+    record.segments = segments
+    try:
+        write_record(record, run_dir / "record.json")
+    except UserError as err:
+        log.error("%s", err)
+        _say(f"error: {err}")
+        return str(err)
+    if report:
+        _write_report(run_dir)
+    return None
+
+
+def _requeued_run(cfg: DictConfig) -> Path | None:
+    """Under submitit: the job's run folder (run_id, else named by the job id, which a requeue
+    keeps) when a requeued job finds it unfinished; None otherwise."""
+    job = submitit_run_id()
+    if job is None:
+        return None
+    if not cfg.get("run_id"):
+        cfg.run_id = job
+    folder = Path(cfg.results_dir) / cfg.usecase.name / str(cfg.run_id)
+    return folder if folder.is_dir() and is_resumable_folder(folder) else None
 
 
 def _write_report(run_dir: Path) -> None:
@@ -158,10 +229,10 @@ def _prepare(cfg: DictConfig):
 def _make_run_dir(cfg: DictConfig) -> Path:
     run_id = cfg.run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     run_dir = Path(cfg.results_dir) / cfg.usecase.name / str(run_id)
-    if run_dir.exists():
-        raise ConfigError(f"run folder {run_dir} already exists; choose another run_id.")
     try:
-        run_dir.mkdir(parents=True)
+        run_dir.mkdir(parents=True)  # atomic: of two runs with one run_id, one gets it
+    except FileExistsError as err:
+        raise ConfigError(f"run folder {run_dir} already exists; choose another run_id.") from err
     except OSError as err:
         raise ConfigError(
             f"cannot create the run folder {run_dir} ({err.strerror}); "

@@ -111,6 +111,31 @@ def _choices(override) -> list[str]:
     return [f"{override.get_key_element()}={v}" for v in values]
 
 
+def _resume(args: list[str]) -> int:
+    """``resume=RUN_DIR`` (+ device=, report=): continue that run; one line on a refusal."""
+    from usecases.runner.app import execute
+    from usecases.runner.resume import resume_config
+
+    folder = next(a for a in args if a.startswith("resume=")).split("=", 1)[1]
+    rest = [a for a in args if not a.startswith("resume=")]
+    try:
+        if _is_multirun(args):
+            raise UserError("resume= continues one run; not with -m.", exit_code=2)
+        cfg = resume_config(Path(folder), rest)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except Exception as err:  # Hydra's own error for a bad device=/report= value
+        print(f"error: bad option: {' '.join(str(err).split())[:300]}", file=sys.stderr)
+        return 2
+    code = execute(cfg, resume_dir=Path(folder)).code
+    if code in (130, 143):  # as in main: skip the framework teardown after an interruption
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of run.py; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -119,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    if any(a.startswith("resume=") for a in args):
+        return _resume(args)
     shown = _show_config(args)
     if shown is not None:  # --cfg job|hydra|all [--resolve]: Hydra prints the config, runs nothing
         return shown

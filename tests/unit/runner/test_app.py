@@ -101,5 +101,5 @@ def test_a_sigterm_a_library_wraps_in_its_own_error_is_still_recorded_as_termina
             h for h in app.logging.getLogger().handlers if not getattr(h, "_usecases_console", 0)
         ]
     record = load_record(tmp_path / "covid_ct" / "wrapped" / "record.json")
-    assert record.status == "failed" and "SIGTERM" in record.error
+    assert record.status == "terminated" and "SIGTERM" in record.error
     assert "error: terminated by SIGTERM" in capsys.readouterr().err

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,9 @@ from sklearn.model_selection import train_test_split
 from usecases.covid_ct.data import CTDataset, check_pair_shapes
 from usecases.covid_ct.data.prepare import binary_mask, one_hot, resize_image
 from usecases.errors import ConfigError, DataError
+from usecases.records.record import atomic_file
+
+log = logging.getLogger(__name__)
 
 PREP_VERSION = 1
 TRAIN_PARTS = ("Pseudo-label", "Doctor-label")
@@ -201,21 +203,14 @@ def _read_cache(cache_dir: Path | None, checksum: str) -> dict[str, np.ndarray] 
 
 
 def _write_cache(cache_dir: Path | None, checksum: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write the cache atomically (temporary file, then rename)."""
+    """Write the cache atomically (``records.record.atomic_file``): two runs preparing it at
+    once each rename a complete file, so a reader never sees a partial one. A cache that
+    cannot be written (a full disk) only costs the next run the preparation: logged, not fatal.
+    """
     if cache_dir is None:
         return
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.part")
-    except OSError as err:
-        raise DataError(
-            f"cannot write the prepared-slice cache in {cache_dir} ({err.strerror}); "
-            "give a cache folder you can write (run.py: cache_dir=DIR)."
-        ) from err
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, _cache_path(cache_dir, checksum))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        with atomic_file(_cache_path(cache_dir, checksum), what="prepared-slice cache") as tmp:
+            np.savez_compressed(tmp, **arrays)
+    except DataError as err:
+        log.warning("%s (the run goes on without the cache)", err)
