@@ -61,7 +61,7 @@ def pytest_addoption(parser):
     parser.addoption(
         "--widths",
         default="smoke",
-        help="comma-separated TV-UNet widths to benchmark: smoke (n=4), paper (n=64)",
+        help="comma-separated TV-UNet widths to benchmark: smoke (n=4), ci (n=8), paper (n=64)",
     )
     parser.addoption(
         "--weights",

@@ -20,7 +20,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 WIDTHS = {
     name: yaml.safe_load((REPO / "conf" / "scale" / f"{name}.yaml").read_text())["n_filters"]
-    for name in ("smoke", "paper")
+    for name in ("smoke", "ci", "paper")
 }
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
@@ -30,7 +30,7 @@ def pytest_generate_tests(metafunc):
         chosen = [w.strip() for w in metafunc.config.getoption("--widths").split(",")]
         unknown = sorted(set(chosen) - set(WIDTHS))
         if unknown:
-            raise pytest.UsageError(f"--widths: unknown {unknown}; use smoke and/or paper")
+            raise pytest.UsageError(f"--widths: unknown {unknown}; use smoke, ci and/or paper")
         metafunc.parametrize("width", chosen)
 
 

@@ -97,9 +97,9 @@ def test_sigterm_ends_terminated_resumable_143_and_resumes(uninterrupted, tmp_pa
     proc = _start(tmp_path, prepared_cache, *SMOKE, "run_id=term")
     run_dir = tmp_path / "covid_ct" / "term"
     _stop_after_second_checkpoint(proc, run_dir, signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
+    out, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr[-2000:]
-    assert "Traceback" not in stderr and f"resume={run_dir}" in proc.stdout + stderr
+    assert "Traceback" not in stderr and f"resume={run_dir}" in out
     record = load_record(run_dir / "record.json")
     assert (record.status, record.resumable) == ("terminated", True)
     assert "SIGTERM" in record.error

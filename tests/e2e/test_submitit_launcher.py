@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,36 @@ def test_a_failed_job_fails_the_sweep_through_submitit(tmp_path):
     proc = _multirun(tmp_path, "seed=1", "scale.epochs=1,0", *SMOKE[:2], *SMOKE[3:])
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert load_record(tmp_path / "covid_ct" / "s1" / "record.json").status == "ok"
+
+
+def test_a_preempted_job_requeues_itself_and_resumes_its_own_run(tmp_path):
+    """SLURM's preemption signal (USR2) reaches the job after its second checkpoint: submitit
+    requeues it (its checkpoint protocol), and the new attempt finds the run folder named by
+    the job id and resumes it instead of starting again."""
+    import os
+    import signal
+    import time
+
+    cmd = [sys.executable, str(REPO / "run.py"), "-m", "hydra/launcher=submitit_local",
+           f"results_dir={tmp_path}", f"cache_dir={tmp_path / 'cache'}", "seed=3",
+           *SMOKE[:2], "scale.epochs=4", *SMOKE[3:-1]]  # fmt: skip
+    sweep = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 600
+    while not (ckpt := list(tmp_path.glob("covid_ct/job-*/checkpoint/epoch-0002.npz"))):
+        assert sweep.poll() is None and time.time() < deadline, "no second checkpoint"
+        time.sleep(0.1)
+    run_dir = ckpt[0].parents[1]
+    controller = run_dir.name.removeprefix("job-")  # submitit's local job id: its controller
+    children = Path(f"/proc/{controller}/task/{controller}/children")
+    (task,) = children.read_text().split()
+    os.kill(int(task), signal.SIGUSR2)  # what SLURM sends before a time limit or preemption
+    _, stderr = sweep.communicate(timeout=900)
+    assert sweep.returncode == 0, stderr[-3000:]
+    record = load_record(run_dir / "record.json")
+    assert record.status == "ok"
+    assert [s["status"] for s in record.segments] == ["terminated", "ok"]
+    assert "submitit" in record.segments[0]["why"]
+    assert [s["training"]["first_epoch"] for s in record.segments] == [1, 3]
+    assert not (run_dir / "checkpoint").exists()

@@ -75,3 +75,39 @@ def test_a_pool_size_outside_the_pool_is_a_one_line_config_error(covid_root, pre
 
     with pytest.raises(ConfigError, match=f"dataset.pool_size={size} must be more than the 50"):
         load_covid_semiseg(root=covid_root, cache_dir=prepared_cache / "prepared", pool_size=size)
+
+
+def test_two_runs_preparing_one_cache_at_once_both_get_complete_arrays(covid_root, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "import sys; from pathlib import Path; from usecases.data.checksums import sha256_arrays;"
+        "from usecases.covid_ct.data.covid_semiseg import load_covid_semiseg as load;"
+        "ds = load(root=Path(sys.argv[1]), cache_dir=Path(sys.argv[2]), size=64);"
+        "print(sha256_arrays([ds.x_train, ds.y_train, ds.x_test, ds.y_test]))"
+    )
+    cmd = [sys.executable, "-c", code, str(covid_root), str(tmp_path)]
+    runs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    digests = [run.communicate(timeout=600)[0].strip() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert digests[0] == digests[1] and len(digests[0]) == 64
+    (cache,) = tmp_path.iterdir()  # one complete file, no temporary one left behind
+    assert cache.suffix == ".npz" and not cache.name.startswith(".")
+    again = load_covid_semiseg(root=covid_root, cache_dir=tmp_path, size=64)
+    assert again.x_train.shape == (1485, 64, 64, 1)
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_next_run(tmp_path, monkeypatch, caplog):
+    import errno
+
+    from usecases.covid_ct.data import covid_semiseg
+
+    def full(path, **_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", full)
+    covid_semiseg._write_cache(tmp_path, "0" * 64, {"x_pool": np.zeros(3)})
+    assert "No space left on device" in caplog.text and list(tmp_path.iterdir()) == []

@@ -103,3 +103,61 @@ def test_a_sigterm_a_library_wraps_in_its_own_error_is_still_recorded_as_termina
     record = load_record(tmp_path / "covid_ct" / "wrapped" / "record.json")
     assert record.status == "terminated" and "SIGTERM" in record.error
     assert "error: terminated by SIGTERM" in capsys.readouterr().err
+
+
+def test_two_runs_started_at_once_with_one_run_id_get_one_folder_and_one_error(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from usecases.errors import ConfigError
+    from usecases.runner import app
+
+    cfg = _composed(f"results_dir={tmp_path}", "run_id=same")
+    start = Barrier(8)
+
+    def make(_):
+        start.wait()  # all at once: a check-then-create would let several through
+        try:
+            return app._make_run_dir(cfg)
+        except ConfigError as err:
+            return str(err)
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(make, range(8)))
+    folders = [o for o in outcomes if not isinstance(o, str)]
+    assert folders == [tmp_path / "covid_ct" / "same"]
+    assert all("already exists; choose another run_id" in o for o in outcomes if o not in folders)
+
+
+def test_segments_log_marks_a_start_without_an_end_as_killed(tmp_path):
+    from usecases.runner.resume import end_segment, start_segment
+
+    assert start_segment(tmp_path) == []
+    end_segment(tmp_path, status="terminated", why="SIGTERM")
+    start_segment(tmp_path)  # this one is "killed": no end follows
+    with (tmp_path / "segments.jsonl").open("a") as handle:
+        handle.write('{"event": "end", "at"')  # a line cut by the kill
+    earlier = start_segment(tmp_path)
+    assert [s["status"] for s in earlier] == ["terminated", "killed"]
+    assert earlier[0]["why"] == "SIGTERM" and "SIGKILL" in earlier[1]["why"]
+    assert earlier[1]["stopped_at"] is None
+
+
+def test_a_record_that_cannot_be_written_keeps_the_previous_one(tmp_path, monkeypatch):
+    import errno
+    import json
+
+    from usecases.errors import DataError
+    from usecases.records import record as records
+
+    path = records.write_json({"v": 1}, tmp_path / "record.json")
+
+    def full(*_, **__):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", full)
+    with pytest.raises(DataError, match="No space left on device"):
+        records.write_json({"v": 2}, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"v": 1}
