@@ -198,6 +198,7 @@ def train(
             validation_data=(ds.x_valid, ds.y_valid),
             validation_batch_size=settings.batch_size,
             callbacks=[lr, stop, best, timer, *observers, checkpointer],
+            shuffle=False,  # the order is epoch_batches'
             verbose=2,
         )
     else:  # the checkpoint is of the last epoch: only the end of training is left
