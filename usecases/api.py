@@ -2,6 +2,7 @@
 
     import usecases
     record = usecases.run("covid_ct", "dataset=phantom", "scale=smoke", "device=cpu")
+    record = usecases.resume("results/covid_ct/RUN_ID")   # a killed or terminated run
     record.metrics["0.3"]["dice_pooled"]
     result = usecases.compare("results/baselines/cpu-smoke", "results/covid_ct")
     usecases.report(["results/covid_ct"], out="results/report")
@@ -23,15 +24,16 @@ from usecases.gate import GateResult
 from usecases.records.record import ResultRecord
 from usecases.records.record import load_record as _load_record
 
-__all__ = ["UserError", "compare", "load_record", "report", "run"]
+__all__ = ["UserError", "compare", "load_record", "report", "resume", "run"]
 
 
 def run(usecase: str, *overrides: str) -> ResultRecord:
     """Run ``usecase`` ("covid_ct" or "colabfold_spike") with Hydra ``overrides`` as run.py does.
 
-    Returns the run's ResultRecord (``status`` "ok", or "failed" after an internal failure,
-    whose traceback is in the run folder's run.log). Raises UserError for a bad option, input
-    or environment (message: run.py's one line; ``exit_code`` as run.py's).
+    Returns the run's ResultRecord (``status`` "ok", "failed" after an internal failure,
+    whose traceback is in the run folder's run.log, or "terminated" after SIGTERM). Raises
+    UserError for a bad option, input or environment (message: run.py's one line;
+    ``exit_code`` as run.py's).
     """
     from hydra import compose, initialize_config_dir
 
@@ -47,7 +49,25 @@ def run(usecase: str, *overrides: str) -> ResultRecord:
         raise ConfigError(f"bad option: {problem} (see conf/ for the options)")
     with initialize_config_dir(config_dir=str(conf), version_base=None):
         cfg = compose(config_name="config", overrides=args)
-    outcome = execute(cfg)
+    return _record(execute(cfg))
+
+
+def resume(run_dir: str | Path, *overrides: str) -> ResultRecord:
+    """Continue the unfinished run in ``run_dir`` from its last checkpoint, as
+    ``run.py resume=RUN_DIR`` does (``overrides``: only ``device=`` and ``report=``).
+
+    Returns its final ResultRecord; raises UserError with run.py's one line when the folder
+    cannot be resumed (finished, no checkpoint, other code or config, corrupt), unchanged.
+    """
+    from usecases.runner.app import execute
+    from usecases.runner.resume import resume_config
+
+    cfg = resume_config(Path(run_dir), list(overrides))
+    return _record(execute(cfg, resume_dir=Path(run_dir)))
+
+
+def _record(outcome) -> ResultRecord:
+    """The Outcome's record; UserError (with ``err.record``) for an error the user can fix."""
     if outcome.user_error or outcome.record is None:
         err = UserError(outcome.error or "the run failed", exit_code=outcome.code)
         err.record = outcome.record  # type: ignore[attr-defined]

@@ -25,6 +25,20 @@ def test_a_bad_option_raises_the_one_line_run_py_prints(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_resume_of_a_finished_run_is_the_one_line_and_changes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    record = BASELINE / "covid_ct" / "record.json"
+    (run_dir / "record.json").write_bytes(record.read_bytes())
+    (run_dir / "config.yaml").write_text("seed: 42\n")
+    with pytest.raises(usecases.UserError, match="that run finished") as err:
+        usecases.resume(run_dir)
+    assert err.value.exit_code == 2
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "record.json"]
+    with pytest.raises(usecases.UserError, match=r"no config\.yaml"):
+        usecases.resume(tmp_path)
+
+
 def test_a_sweep_is_refused():
     with pytest.raises(usecases.UserError, match="runs one job"):
         usecases.run("covid_ct", "-m", "seed=1,2")

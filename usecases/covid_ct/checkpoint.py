@@ -69,8 +69,8 @@ def load(path: Path) -> Checkpoint:
         meta = json.loads(arrays.pop("meta").tobytes().decode())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as err:
         raise DataError(
-            f"checkpoint {path} is corrupt or incomplete ({type(err).__name__}: {err}); "
-            "delete it to resume from an earlier one, or start the run again."
+            f"checkpoint {path} is corrupt or incomplete ({type(err).__name__}: {err}); the "
+            "run cannot continue from it: start it again."
         ) from err
     if meta.get("format") != FORMAT:
         raise DataError(f"checkpoint {path} has format {meta.get('format')!r}, not {FORMAT}.")
