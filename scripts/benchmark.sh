@@ -8,7 +8,7 @@
 #   bash scripts/benchmark.sh --widths paper --compare results/benchmarks/mybox --max-slowdown 25
 #       -> exit 1 when any path's median is more than 25 % slower than in the saved run
 #
-# Options: --widths LIST (smoke,paper; default paper)  --seconds S (timed seconds per path,
+# Options: --widths LIST (smoke,ci,paper; default paper)  --seconds S (timed seconds per path,
 # default 20)  --backends LIST (tensorflow,jax; with --compare and no --backends: the backends
 # the saved run has)  --json PREFIX  --compare PREFIX  --max-slowdown PERCENT (a whole number,
 # default 25)  and anything after -- goes to pytest (e.g. -k train; its paths, e.g.
@@ -34,7 +34,7 @@ fail() { echo "error: $*" >&2; exit 2; }
 [[ $seconds =~ ^[0-9]*\.?[0-9]+$ ]] && [[ ! $seconds =~ ^[0.]+$ ]] ||
   fail "--seconds $seconds: give a positive number of seconds, e.g. 20"
 for width in ${widths//,/ }; do
-  case $width in smoke | paper) ;; *) fail "--widths: unknown width $width (smoke, paper)" ;; esac
+  case $width in smoke | ci | paper) ;; *) fail "--widths: unknown width $width (smoke, ci, paper)" ;; esac
 done
 [ -n "${widths//,/}" ] || fail "--widths is empty; e.g. --widths paper"
 # --json / --compare / --weights paths are taken from where the script was called
