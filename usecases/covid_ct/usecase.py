@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from usecases.covid_ct import checkpoint
-from usecases.covid_ct.checkpoint import check_resume, resumable  # noqa: F401 (app.py asks)
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
 from usecases.covid_ct.flops import annotate_efficiency, forward_flops_per_image
@@ -122,6 +120,7 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
     """run() under the chosen dtype policy: train one implementation, then evaluate the same way."""
     import keras
 
+    from usecases.covid_ct import checkpoint
     from usecases.covid_ct.evaluate import segmentation_metrics
     from usecases.covid_ct.model import build_tv_unet
     from usecases.covid_ct.train import TrainSettings, train
@@ -149,16 +148,10 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
     else:
         curve = _test_curve(cfg, ds)
         initial_sha256 = sha256_arrays(model.get_weights())
-        fit = train(
-            model,
-            ds,
-            settings=settings,
-            seed=cfg.seed,
-            observers=[curve] if curve else [],
-            run_dir=run_dir,
-            identity=run_identity(OmegaConf.to_container(cfg, resolve=True)),
-            resume=checkpoint.resume_point(cfg, run_dir),
-        )
+        resume = {"run_dir": run_dir, "resume": checkpoint.resume_point(cfg, run_dir),
+                  "identity": run_identity(OmegaConf.to_container(cfg, resolve=True))}  # fmt: skip
+        observers = [curve] if curve else []
+        fit = train(model, ds, settings=settings, seed=cfg.seed, observers=observers, **resume)
         curve_metrics = curve.result() if curve else {}
         prob = model.predict(ds.x_test, batch_size=uc.evaluate.batch_size, verbose=0)
         artifacts = _save_artifacts(model, prob, run_dir=run_dir, save_weights=uc.save_weights)
@@ -218,6 +211,20 @@ def _run(cfg: DictConfig, ds: CTDataset, *, run_dir: Path, device: dict, precisi
         + (["synthetic data: no verdict against published values"] if ds.synthetic else [])
         + ([str(cfg.note)] if cfg.get("note") else []),
     }
+
+
+def check_resume(cfg: DictConfig, run_dir: Path) -> None:
+    """app.py asks before a resume (``checkpoint.check_resume``; Keras loads only then)."""
+    from usecases.covid_ct.checkpoint import check_resume as check
+
+    check(cfg, run_dir)
+
+
+def resumable(run_dir: Path) -> bool:
+    """app.py asks at a run's end: whether ``run_dir`` holds a checkpoint."""
+    from usecases.covid_ct.checkpoint import resumable as has_checkpoint
+
+    return has_checkpoint(run_dir)
 
 
 def implementation(cfg: DictConfig) -> str:
