@@ -37,6 +37,12 @@ def test_resume_of_a_finished_run_is_the_one_line_and_changes_nothing(tmp_path):
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "record.json"]
     with pytest.raises(usecases.UserError, match=r"no config\.yaml"):
         usecases.resume(tmp_path)
+    (run_dir / "record.json").unlink()
+    (run_dir / "config.yaml").write_text("usecase: [unclosed\n")
+    with pytest.raises(usecases.UserError, match="is not a readable config") as err:
+        usecases.resume(run_dir)
+    assert err.value.exit_code == 1 and "\n" not in str(err.value)
+    assert [p.name for p in run_dir.iterdir()] == ["config.yaml"]
 
 
 def test_a_sweep_is_refused():

@@ -54,7 +54,13 @@ def resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
             f"resume= takes only {' and '.join(k + '=' for k in MAY_OVERRIDE)} beside it, not "
             f"{bad[0]} (it could change the result); the run's settings are in {saved}."
         )
-    cfg = OmegaConf.load(saved)
+    try:
+        cfg = OmegaConf.load(saved)
+    except Exception as err:  # YAML or OmegaConf errors: the file was damaged or edited
+        first = " ".join(str(err).split())[:200]
+        raise DataError(f"resume={run_dir}: {saved} is not a readable config ({first}).") from err
+    if not isinstance(cfg, DictConfig) or "usecase" not in cfg:
+        raise DataError(f"resume={run_dir}: {saved} is not a run's config (no usecase).")
     with initialize_config_dir(config_dir=str(paths.conf_dir()), version_base=None):
         given = compose(config_name="config", overrides=list(overrides))
     for key in keys:
