@@ -12,15 +12,18 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from usecases.colabfold_spike import checkpoint
 from usecases.colabfold_spike.fasta import GALAXY_NAME, ProteinSequence, galaxy_sequence
 from usecases.colabfold_spike.fasta import load_sequence as _load_sequence
-from usecases.colabfold_spike.fold import WEIGHTS, FoldResult, FoldSettings, fold
+from usecases.colabfold_spike.fold import WEIGHTS, FoldSettings, fold
 from usecases.colabfold_spike.msa import check_msa_server, resolve_msa
+from usecases.colabfold_spike.outputs import FoldResult
 from usecases.colabfold_spike.pdb import ca_bfactors
 from usecases.colabfold_spike.weights import (
     JAX_DEFAULT_ENV,
@@ -30,6 +33,7 @@ from usecases.colabfold_spike.weights import (
 )
 from usecases.errors import ConfigError
 from usecases.records.checks import check_result
+from usecases.records.identity import run_identity
 from usecases.records.references import compare
 
 log = logging.getLogger(__name__)
@@ -126,8 +130,20 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict | None = None) -> dict:
         settings.num_recycles,
         settings.weights,
     )
-    out_dir = run_dir / "colabfold"
-    result = fold(seq.sequence, settings=settings, out_dir=out_dir, jobname=_jobname(seq))
+    out_dir, jobname = run_dir / "colabfold", _jobname(seq)
+    progress = checkpoint.Progress(
+        run_dir=run_dir,
+        identity=run_identity(OmegaConf.to_container(cfg, resolve=True)),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        earlier=checkpoint.finished(run_dir, out_dir=out_dir, jobname=jobname),
+    )
+    if progress.earlier:
+        kept = ", ".join(m.model for m in progress.earlier)
+        log.info("resuming: %s kept, not folded again", kept)
+    result = fold(
+        seq.sequence, settings=settings, out_dir=out_dir, jobname=jobname, progress=progress
+    )
+    checkpoint.remove(run_dir)  # every model is written: the checkpoints were for resuming
     random_weights = settings.weights == "random"
     metrics = fold_metrics(result, weights=settings.weights)
     sequence_id = _sequence_id(seq)
@@ -169,8 +185,43 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict | None = None) -> dict:
         "references": references,
         "checks": plddt_checks(result),
         "artifacts": _artifacts(result, run_dir=run_dir),
-        "notes": _notes(cfg, seq=seq, settings=settings),
+        "notes": _notes(cfg, seq=seq, settings=settings) + _resume_notes(result),
     }
+
+
+def check_resume(cfg: DictConfig, run_dir: Path) -> None:
+    """app.py asks before a resume: UserError unless ``run_dir`` holds a finished model that
+    this code wrote with this config (``checkpoint.check``)."""
+    checkpoint.check(
+        run_dir,
+        out_dir=run_dir / "colabfold",
+        jobname=_jobname(load_sequence(cfg)),
+        identity=run_identity(OmegaConf.to_container(cfg, resolve=True)),
+    )
+
+
+def resumable(run_dir: Path) -> bool:
+    """app.py asks at a run's end: whether a resume would keep at least one folded model
+    (False when the run's config.yaml or sequence cannot be read: a resume would fail)."""
+    try:
+        jobname = _jobname(load_sequence(OmegaConf.load(Path(run_dir) / "config.yaml")))
+    except Exception:  # the resume itself says what is wrong
+        return False
+    return checkpoint.has_finished(run_dir, out_dir=Path(run_dir) / "colabfold", jobname=jobname)
+
+
+def _resume_notes(result: FoldResult) -> list[str]:
+    if not result.resumed:
+        return []
+    folded = [m.model for m in result.by_model() if m.model not in result.resumed]
+    return [
+        f"resumed: {', '.join(result.resumed)} kept from earlier segments and not folded again; "
+        f"this segment folded {', '.join(folded) or 'nothing'}. ColabFold 1.6.3 itself refolds "
+        "every model it is given (keep_existing_results skips only a whole finished query), so "
+        "only the unfinished models were passed to it (model_order); all models were ranked "
+        "together by ColabFold's rule, and the PAE JSON and plots redrawn from all of them. "
+        "colabfold/config.json is ColabFold's record of the last segment's call."
+    ]
 
 
 def _sequence_id(seq: ProteinSequence) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from usecases.errors import ConfigError, DataError
-from usecases.records.identity import run_identity
+from usecases.records.identity import check_same_run, run_identity
 from usecases.records.record import atomic_file
 
 FORMAT = 1
@@ -260,10 +260,4 @@ def _plain(obj):
 
 def check_identity(ckpt: Checkpoint, identity: dict) -> None:
     """ConfigError unless ``ckpt`` was written by this code with this config (``identity``)."""
-    for key, what in (("code_sha256", "code"), ("config_sha256", "config")):
-        if ckpt.meta.get(key) != identity[key]:
-            raise ConfigError(
-                f"checkpoint {ckpt.path} was written by other {what} ({key} "
-                f"{str(ckpt.meta.get(key))[:12]}, here {identity[key][:12]}); resume it with "
-                "the commit and config that started it, or start a new run."
-            )
+    check_same_run(ckpt.meta, identity, source=ckpt.path)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from usecases import paths
 from usecases.data.checksums import sha256_tree
+from usecases.errors import ConfigError
 
 RESUME_MAY_CHANGE = ("device", "report", "results_dir", "cache_dir", "note", "run_id")
 
@@ -31,3 +32,15 @@ def config_sha256(resolved: Mapping) -> str:
 def run_identity(resolved: Mapping) -> dict:
     """``{"code_sha256", "config_sha256"}`` of a run with this resolved config."""
     return {"code_sha256": code_sha256(), "config_sha256": config_sha256(resolved)}
+
+
+def check_same_run(stored: Mapping, identity: Mapping, *, source: object) -> None:
+    """ConfigError unless ``stored`` (what ``source``, a checkpoint, recorded) has the code and
+    config digests of ``identity`` (this process's ``run_identity``)."""
+    for key, what in (("code_sha256", "code"), ("config_sha256", "config")):
+        if stored.get(key) != identity[key]:
+            raise ConfigError(
+                f"checkpoint {source} was written by other {what} ({key} "
+                f"{str(stored.get(key))[:12]}, here {identity[key][:12]}); resume it with "
+                "the commit and config that started it, or start a new run."
+            )

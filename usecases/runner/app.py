@@ -159,10 +159,10 @@ def _finish(record: ResultRecord, module, *, run_dir: Path, report: bool) -> str
     except UserError as err:  # the record below still says how the run ended
         log.warning("%s", err)
     segments = read_segments(run_dir)
-    for trained in record.timings.get("segments") or []:  # each to the process that ran it
-        ran = [s for s in segments if s["started_at"] <= (trained.get("started_at") or "")]
-        if ran:
-            ran[-1]["training"] = trained
+    for work in record.timings.get("segments") or []:  # each to the process that did it
+        ran = [s for s in segments if s["started_at"] <= (work.get("started_at") or "")]
+        if ran:  # covid_ct's entries are its training; colabfold_spike's say "stage": folding
+            ran[-1][str(work.get("stage", "training"))] = work
     record.segments = segments
     try:
         write_record(record, run_dir / "record.json")

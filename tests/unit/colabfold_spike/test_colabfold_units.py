@@ -24,9 +24,9 @@ import pytest
 
 from tests.conftest import REPO, SHARED_DATA, needs_module, require
 from usecases.colabfold_spike.fasta import GALAXY_FASTA, galaxy_sequence, load_sequence, read_fasta
-from usecases.colabfold_spike.fold import FoldResult, ModelResult
 from usecases.colabfold_spike.msa import check_msa_server, resolve_msa
 from usecases.colabfold_spike.once import spike_prefix
+from usecases.colabfold_spike.outputs import FoldResult, ModelResult
 from usecases.colabfold_spike.weights import (
     FETCH_COMMAND,
     JAX_DEFAULT_ENV,
@@ -484,16 +484,20 @@ def test_importing_colabfold_keeps_jax_gpu_memory_defaults():
     assert out == ["0", "0.75"]  # not ColabFold's "1" and "4.0" (4x the GPU, unified memory)
 
 
-def test_a_model_whose_timing_and_score_were_not_captured_stops_the_run(tmp_path):
-    from usecases.colabfold_spike.fold import _read_models
+def test_models_are_read_with_colabfolds_own_scores_and_a_differing_rank_stops_the_run(tmp_path):
+    from usecases.colabfold_spike.checkpoint import FinishedModel
     from usecases.colabfold_spike.instrument import ModelTiming
+    from usecases.colabfold_spike.outputs import read_models
 
-    name = "job_scores_rank_001_alphafold2_ptm_model_1_seed_000.json"
-    (tmp_path / name).write_text('{"plddt": [80.0, 90.0], "ptm": 0.5}')
-    with pytest.raises(RuntimeError, match=r"no timing and score of its model \(alphafold2_ptm"):
-        _read_models(tmp_path, jobname="job", timings=[])
-    # captured: the model is read with ColabFold's own mean pLDDT, not the residues' mean
     tag = "alphafold2_ptm_model_1_seed_000"
     timing = ModelTiming(total_s=2.0, forwards_s=[2.0], tag=tag, mean_plddt=84.9)
-    (model,) = _read_models(tmp_path, jobname="job", timings=[timing])
+    done = FinishedModel(model="model_1", tag=tag, started_at="2026-12-04T00:00:00+00:00",
+                         ranking_confidence=84.9, mean_plddt=84.9, ptm=0.5,
+                         timing=timing)  # fmt: skip
+    with pytest.raises(RuntimeError, match="ColabFold ranked model_1 otherwise"):
+        read_models([done], out_dir=tmp_path, jobname="job", resumed=False)
+    (tmp_path / f"job_scores_rank_001_{tag}.json").write_text('{"plddt": [80.0, 90.0]}')
+    (tmp_path / f"job_unrelaxed_rank_001_{tag}.pdb").write_text("")
+    (model,) = read_models([done], out_dir=tmp_path, jobname="job", resumed=False)
+    # ColabFold's own mean pLDDT (float16 output), not the mean of the rounded residues
     assert model.mean_plddt == 84.9 and model.mean_plddt_residues == 85.0 and model.time_s == 2.0
