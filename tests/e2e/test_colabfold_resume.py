@@ -53,7 +53,8 @@ def killed(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     needs_module("colabfold", NO_COLABFOLD)
     results = tmp_path_factory.mktemp("killed")
     run_dir = results / "colabfold_spike" / "killed"
-    cmd = [sys.executable, str(REPO / "run.py"), f"results_dir={results}", *FOLD3, "run_id=killed"]
+    cmd = [sys.executable, str(REPO / "run.py"), f"results_dir={results}",
+           f"cache_dir={results / 'cache'}", *FOLD3, "run_id=killed"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
     deadline = time.time() + 600
@@ -98,6 +99,9 @@ def test_a_resumed_fold_keeps_the_finished_models_and_folds_only_the_rest(resume
     assert record.segments[1]["folding"]["models"] == second["models"]
     assert any(n.startswith("resumed: model_1") for n in record.notes)
     assert not checkpoint.folder(run_dir).exists()  # finished: nothing left to resume
+    # the killed segment left its compiled programs in JAX's cache: the resume loads them
+    cache = record.timings["compilation_cache"]
+    assert cache["state"] in ("warm", "partly warm") and cache["hits"] > 0, cache
 
 
 def test_a_resumed_fold_has_the_scores_and_ranks_of_an_uninterrupted_one(resumed, uninterrupted):

@@ -111,6 +111,9 @@ def test_per_model_and_first_model_times_are_recorded(folded):
     )
     assert t["jax_compile_s"] >= t["first_model_compile_s"]
     assert "steady_model" not in t  # one model only
+    cache = t["compilation_cache"]  # JAX's persistent cache under cache_dir, cold or warm
+    assert cache["state"] in ("cold", "warm", "partly warm") and cache["hits"] + cache["misses"]
+    assert Path(cache["dir"]).is_dir() and any(Path(cache["dir"]).iterdir())
     assert t["gpu_memory_env"] == {
         "TF_FORCE_UNIFIED_MEMORY": "0",
         "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.75",
@@ -179,6 +182,18 @@ def test_letters_that_are_not_amino_acids_exit_1(run_cli, tmp_path):
         f"usecase.fasta={tmp_path / 'dna.fasta'}",
     )
     _assert_one_line_failure(res, code=1, says="letters are not amino acids (first: 'B'")
+
+
+@needs_colabfold
+def test_a_compilation_cache_that_is_a_file_exits_2(run_cli, tmp_path):
+    (tmp_path / "cache").write_text("")
+    res = run_cli(
+        "usecase=colabfold_spike",
+        "weights=random",
+        "msa_mode=single_sequence",
+        f"usecase.compilation_cache={tmp_path / 'cache'}",
+    )
+    _assert_one_line_failure(res, code=2, says="is not a folder this user can write")
 
 
 @needs_colabfold

@@ -47,8 +47,11 @@ def test_gpu_benchmark_runs_on_cpu_and_records_every_hot_path(tmp_path):
     assert record.metrics["flops_per_image_forward"] == 100_532_224  # n=4, counted from layers
     assert record.device["used"] == "cpu"
     if with_colabfold:
-        fold = t["colabfold_fold_16"]
+        fold, warm = t["colabfold_fold_16"], t["colabfold_fold_16_2models_warm"]
         assert fold["first_model_s"] > fold["steady_model"]["median_s"] > 0
+        assert fold["compilation_cache"]["state"] == "cold"  # a fresh cache per benchmark
+        assert warm["compilation_cache"]["state"] == "warm" and warm["num_models"] == 2
+        assert warm["first_model_compile_s"] < fold["first_model_compile_s"]
     assert "covid_ct hot paths on cpu" in proc.stdout
 
 

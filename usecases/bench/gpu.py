@@ -18,6 +18,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
+from usecases.bench.colabfold import per_model_table
 from usecases.errors import UserError
 from usecases.runner.devices import configure_process
 
@@ -40,8 +41,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         nargs="*",
         default=[],
         help="also fold the first N spike residues with ColabFold (random weights, single "
-        "sequence, 2 models: the second is steady state), e.g. 302",
+        "sequence; usecases.bench.colabfold: cold, then warm per --colabfold-models), e.g. 302",
     )
+    p.add_argument("--colabfold-models", type=int, nargs="+", default=[2])
     p.add_argument("--colabfold-recycles", type=int, default=3)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
@@ -211,17 +213,11 @@ def _run(args: argparse.Namespace) -> int:
                 t["gflops_per_s"] = t["images_per_s"] * flops * factor / 1e9
                 t["efficiency_vs_gemm"] = t["gflops_per_s"] / ceiling
             timings[f"{name}_{precision}"] = t
-    for length in args.colabfold_lengths:
-        from usecases.colabfold_spike.once import fold_once
+    if args.colabfold_lengths:
+        from usecases.bench.colabfold import fold_sweep
 
-        fold = fold_once(length=length, recycles=args.colabfold_recycles, num_models=2)
-        timings[f"colabfold_fold_{length}"] = {
-            **fold["timings"],
-            "length": length,
-            "recycles": args.colabfold_recycles,
-            "weights": "random",
-            "msa": "single_sequence",
-        }
+        timings.update(fold_sweep(lengths=args.colabfold_lengths, models=args.colabfold_models,
+                                  recycles=args.colabfold_recycles))  # fmt: skip
     gpu = (device.get("backend_gpus") or ["cpu"])[0]
     record = ResultRecord(
         run_id=f"gpu-benchmark-{datetime.now(UTC):%Y%m%d-%H%M%S}",
@@ -271,11 +267,7 @@ def _print_table(timings: dict, device: str) -> None:
         elif "tflops" in t:
             print(f"{name:38s} {t['median_s'] * 1e3:10.2f} {'':10s} {t['tflops'] * 1e3:10.0f}")
         elif name.startswith("colabfold"):
-            steady = t.get("steady_model", {}).get("median_s", float("nan"))
-            print(
-                f"{name:38s} first model {t['first_model_s']:.1f} s "
-                f"(compile {t['first_model_compile_s']:.1f} s), steady {steady:.1f} s"
-            )
+            print(per_model_table({name: t})[0])
         elif name.startswith("epoch"):
             print(f"{name:38s} {t['median_s'] * 1e3:10.0f}")
 

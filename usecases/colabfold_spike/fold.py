@@ -21,6 +21,7 @@ from usecases.colabfold_spike import checkpoint
 from usecases.colabfold_spike.instrument import (
     ModelTiming,
     checked_params_loader,
+    compilation_cache,
     jax_compile_events,
     random_params_loader,
     timed_params_loader,
@@ -60,6 +61,7 @@ class FoldSettings:
     params_dir: Path | None
     weights_seed: int
     msa_server: str
+    compilation_cache: Path | None = None  # JAX's persistent compilation cache (None: off)
 
 
 def fold(
@@ -109,6 +111,7 @@ def fold(
 
     load_s: list[float] = []
     compiles: list[tuple[float, float]] = []
+    cache: dict = {}
     t0 = time.perf_counter()
     if remaining:
         _run_colabfold(
@@ -119,7 +122,7 @@ def fold(
             random_params=random_params,
             model_order=remaining,
             callback=on_prediction,
-            measured=(timings, load_s, compiles),
+            measured=(timings, load_s, compiles, cache),
         )
     run_s = time.perf_counter() - t0
     missing = sorted(set(remaining) - {m.number for m in folded})
@@ -147,6 +150,7 @@ def fold(
         compile_s=sum(d for _, d in compiles),
         files=other_files(out_dir, jobname=jobname),
         resumed=sorted(kept),
+        compilation_cache=cache or None,
     )
 
 
@@ -159,13 +163,13 @@ def _run_colabfold(
     random_params: RandomAlphaFoldParams | None,
     model_order: list[int],
     callback,
-    measured: tuple[list[ModelTiming], list[float], list[tuple[float, float]]],
+    measured: tuple[list[ModelTiming], list[float], list[tuple[float, float]], dict],
 ) -> None:
     """``colabfold.batch.run`` on the models ``model_order``, with the timing patches."""
     keep_jax_gpu_memory_defaults()
     from colabfold.batch import run as colabfold_run
 
-    timings, load_s, compiles = measured
+    timings, load_s, compiles, cache = measured
     a3m = None if settings.msa.a3m_path is None else [settings.msa.a3m_path.read_text()]
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cf-data-")))
@@ -180,6 +184,7 @@ def _run_colabfold(
             shapes = random_params or RandomAlphaFoldParams(seed=settings.weights_seed)
             stack.enter_context(checked_params_loader(folder, shapes=shapes))
             data_dir = colabfold_data_dir(folder, scratch=scratch)
+        stack.enter_context(compilation_cache(settings.compilation_cache, cache))
         stack.enter_context(timed_params_loader(load_s))
         stack.enter_context(jax_compile_events(compiles))
         stack.enter_context(timed_predict(timings, compiles))

@@ -13,6 +13,9 @@ the original back on exit:
   the recycle callback) as a ``ModelTiming``.
 - ``jax_compile_events`` listens to JAX's own compile-duration events (``jax.monitoring``:
   tracing, lowering, backend compile) without patching anything.
+- ``compilation_cache`` turns on JAX's persistent compilation cache in a folder and counts its
+  hits and misses (JAX's own ``/jax/compilation_cache/*`` events), so the record can say
+  whether the compiled model came from the cache (warm) or was compiled (cold).
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ from usecases.colabfold_spike.weights import (
 from usecases.errors import DataError
 
 _COMPILE_EVENT_PREFIX = "/jax/core/compile/"
+_CACHE_EVENTS = {"/jax/compilation_cache/cache_hits": "hits",
+                 "/jax/compilation_cache/cache_misses": "misses"}  # fmt: skip
+_CACHE_SAVED = "/jax/compilation_cache/compile_time_saved_sec"
+_CACHE_OPTIONS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+                  "jax_persistent_cache_min_entry_size_bytes")  # fmt: skip
 # load(original, data_dir, model_type, model_number, use_fuse, to_jnp) -> haiku params
 Loader = Callable[[Callable, str, str, str, bool, bool], Any]
 
@@ -190,3 +198,48 @@ def timed_predict(
         yield
     finally:
         af_model.RunModel.predict = original
+
+
+@contextlib.contextmanager
+def compilation_cache(folder: Path | None, stats: dict) -> Iterator[None]:
+    """Within the block JAX keeps every compiled program in ``folder`` (JAX's persistent
+    compilation cache; None: off) and reads it back instead of compiling.
+
+    ``stats`` gets ``dir``, ``hits``, ``misses``, ``saved_s`` (the compile seconds the hits
+    saved, as JAX estimates them) and ``state``: "warm" (every program came from the cache),
+    "cold" (none did), "partly warm", or "off".
+    """
+    stats.update(dir=None if folder is None else str(folder), hits=0, misses=0, saved_s=0.0)
+    stats["state"] = "off"
+    if folder is None:
+        yield
+        return
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache as cache
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    before = {name: getattr(jax.config, name) for name in _CACHE_OPTIONS}
+
+    def count(event: str, **kwargs) -> None:
+        if event in _CACHE_EVENTS:
+            stats[_CACHE_EVENTS[event]] += 1
+
+    def saved(event: str, duration_secs: float, **kwargs) -> None:
+        if event == _CACHE_SAVED:
+            stats["saved_s"] += float(duration_secs)
+
+    for name, value in zip(_CACHE_OPTIONS, (str(folder), 0.0, 0), strict=True):
+        jax.config.update(name, value)  # every program, however quick to compile
+    cache.reset_cache()  # JAX reads the options once per process: make it read them again
+    jax.monitoring.register_event_listener(count)
+    jax.monitoring.register_event_duration_secs_listener(saved)
+    try:
+        yield
+    finally:
+        jax.monitoring.unregister_event_listener(count)
+        jax.monitoring.unregister_event_duration_listener(saved)
+        for name, value in before.items():
+            jax.config.update(name, value)
+        cache.reset_cache()
+        hits, misses = stats["hits"], stats["misses"]
+        stats["state"] = "cold" if not hits else "warm" if not misses else "partly warm"

@@ -39,6 +39,7 @@ def fold_once(
     out_dir: Path | None = None,
     random_params: RandomAlphaFoldParams | None = None,
     unified_memory: bool = False,
+    compilation_cache: Path | None = None,
 ) -> dict:
     """Fold the first ``length`` spike residues once with ColabFold; return times and scores.
 
@@ -47,8 +48,9 @@ def fold_once(
     (``unified_memory``, see :func:`set_gpu_memory_env`) and applies if JAX has not
     started yet. ``recycles`` recycles means
     ``recycles + 1`` forward passes per model. Pass the same ``random_params`` to
-    successive calls to trace the parameter shapes only once. Returns a dict with
-    ``length, recycles, num_models, weights, device``, ``timings`` (see
+    successive calls to trace the parameter shapes only once. ``compilation_cache``: JAX's
+    persistent compilation cache folder (None: off; the timings say cold or warm). Returns a
+    dict with ``length, recycles, num_models, weights, device``, ``timings`` (see
     :meth:`FoldResult.timings`, seconds) and ``mean_plddt`` per model.
     """
     memory_env = set_gpu_memory_env(unified_memory=unified_memory)
@@ -68,6 +70,7 @@ def fold_once(
         params_dir=params_dir,
         weights_seed=seed,
         random_seed=seed,
+        compilation_cache=compilation_cache,
     )
     with contextlib.ExitStack() as stack:
         folder = out_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))

@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from usecases.colabfold_spike import checkpoint
+from usecases.colabfold_spike.pdb import ca_bfactors
 from usecases.measure.timing import summarize
+from usecases.records.checks import check_result
+
+PLDDT_TOLERANCE = 0.05
+"""|mean pLDDT - mean of the PDB CA B-factors| allowed by the consistency check (float16)."""
 
 
 @dataclass
@@ -54,6 +59,7 @@ class FoldResult:
     compile_s: float
     files: dict[str, Path] = field(default_factory=dict)
     resumed: list[str] = field(default_factory=list)  # models kept from earlier segments
+    compilation_cache: dict | None = None  # instrument.compilation_cache's stats (None: no run)
 
     def by_model(self) -> list[ModelResult]:
         """The models in model-number order (model_1 first)."""
@@ -96,6 +102,8 @@ class FoldResult:
         ]
         if later:
             out["forward_steady"] = summarize(later)
+        if self.compilation_cache is not None:
+            out["compilation_cache"] = self.compilation_cache
         if self.resumed:
             out["segments"] = [
                 _segment(at, [m for m in ordered if m.started_at == at]) for at in starts
@@ -175,3 +183,44 @@ def other_files(out_dir: Path, *, jobname: str) -> dict[str, Path]:
         "coverage_plot": f"{jobname}_coverage.png",
     }
     return {key: out_dir / name for key, name in names.items() if (out_dir / name).is_file()}
+
+
+def plddt_checks(result: FoldResult) -> list[dict]:
+    """Per model: mean pLDDT agrees with the mean CA B-factor of its PDB (within 0.05)."""
+    checks = []
+    for m in result.by_model():
+        bfactors = ca_bfactors(m.pdb)
+        ok = len(bfactors) == len(m.plddt_per_residue) and bool(
+            abs(float(bfactors.mean()) - m.mean_plddt) <= PLDDT_TOLERANCE
+        )
+        mean_b = float(bfactors.mean()) if len(bfactors) else None
+        checks.append(
+            check_result(
+                f"{m.model}: mean pLDDT = mean PDB CA B-factor",
+                passed=ok,
+                detail=f"mean pLDDT {m.mean_plddt:.2f}, mean CA B-factor "
+                f"{'-' if mean_b is None else f'{mean_b:.2f}'} over {len(bfactors)} of "
+                f"{len(m.plddt_per_residue)} residues (tolerance {PLDDT_TOLERANCE})",
+                mean_plddt=m.mean_plddt,
+                mean_ca_bfactor=mean_b,
+                residues_in_pdb=len(bfactors),
+            )
+        )
+    return checks
+
+
+def artifacts(result: FoldResult, *, run_dir: Path) -> dict:
+    """The record's artifacts: ColabFold's folder, each model's PDB and scores, the best PDB
+    and the other files, as paths relative to ``run_dir``."""
+
+    def rel(path: Path) -> str:
+        return str(Path(path).relative_to(run_dir))
+
+    out = {"colabfold_dir": rel(result.out_dir)}
+    for m in result.by_model():
+        out[f"{m.model}_pdb"] = rel(m.pdb)
+        out[f"{m.model}_scores"] = rel(m.scores)
+    best = min(result.models, key=lambda m: m.rank)
+    out["best_pdb"] = rel(best.pdb)
+    out.update({key: rel(path) for key, path in result.files.items()})
+    return out

@@ -23,8 +23,7 @@ from usecases.colabfold_spike.fasta import GALAXY_NAME, ProteinSequence, galaxy_
 from usecases.colabfold_spike.fasta import load_sequence as _load_sequence
 from usecases.colabfold_spike.fold import WEIGHTS, FoldSettings, fold
 from usecases.colabfold_spike.msa import check_msa_server, resolve_msa
-from usecases.colabfold_spike.outputs import FoldResult
-from usecases.colabfold_spike.pdb import ca_bfactors
+from usecases.colabfold_spike.outputs import FoldResult, artifacts, plddt_checks
 from usecases.colabfold_spike.weights import (
     JAX_DEFAULT_ENV,
     MODEL_TYPES,
@@ -32,14 +31,11 @@ from usecases.colabfold_spike.weights import (
     set_gpu_memory_env,
 )
 from usecases.errors import ConfigError
-from usecases.records.checks import check_result
 from usecases.records.identity import run_identity
 from usecases.records.references import compare
 
 log = logging.getLogger(__name__)
 NAME = "colabfold_spike"
-PLDDT_TOLERANCE = 0.05
-"""|mean pLDDT - mean of the PDB CA B-factors| allowed by the consistency check (float16)."""
 
 
 def validate(cfg: DictConfig) -> None:
@@ -105,7 +101,21 @@ def fold_settings(cfg: DictConfig, *, sequence: str) -> FoldSettings:
         params_dir=Path(str(uc.params_dir)).expanduser() if weights == "alphafold" else None,
         weights_seed=int(cfg.seed),
         msa_server=str(uc.msa_server),
+        compilation_cache=_cache_dir(uc.get("compilation_cache")),
     )
+
+
+def _cache_dir(value) -> Path | None:
+    if value in (None, "", False):
+        return None
+    folder = Path(str(value)).expanduser()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"usecase.compilation_cache={value}: {existing} is not a folder this user can "
+            "write; give another folder, or null to turn JAX's compilation cache off."
+        )
+    return folder
 
 
 def _int_in(value, name: str, *, low: int, high: int) -> None:
@@ -184,7 +194,7 @@ def run(cfg: DictConfig, *, run_dir: Path, device: dict | None = None) -> dict:
         },
         "references": references,
         "checks": plddt_checks(result),
-        "artifacts": _artifacts(result, run_dir=run_dir),
+        "artifacts": artifacts(result, run_dir=run_dir),
         "notes": _notes(cfg, seq=seq, settings=settings) + _resume_notes(result),
     }
 
@@ -277,44 +287,6 @@ def fold_metrics(result: FoldResult, *, weights: str) -> dict:
     return out
 
 
-def plddt_checks(result: FoldResult) -> list[dict]:
-    """Per model: mean pLDDT agrees with the mean CA B-factor of its PDB (within 0.05)."""
-    checks = []
-    for m in result.by_model():
-        bfactors = ca_bfactors(m.pdb)
-        ok = len(bfactors) == len(m.plddt_per_residue) and bool(
-            abs(float(bfactors.mean()) - m.mean_plddt) <= PLDDT_TOLERANCE
-        )
-        mean_b = float(bfactors.mean()) if len(bfactors) else None
-        checks.append(
-            check_result(
-                f"{m.model}: mean pLDDT = mean PDB CA B-factor",
-                passed=ok,
-                detail=f"mean pLDDT {m.mean_plddt:.2f}, mean CA B-factor "
-                f"{'-' if mean_b is None else f'{mean_b:.2f}'} over {len(bfactors)} of "
-                f"{len(m.plddt_per_residue)} residues (tolerance {PLDDT_TOLERANCE})",
-                mean_plddt=m.mean_plddt,
-                mean_ca_bfactor=mean_b,
-                residues_in_pdb=len(bfactors),
-            )
-        )
-    return checks
-
-
-def _artifacts(result: FoldResult, *, run_dir: Path) -> dict:
-    def rel(path: Path) -> str:
-        return str(Path(path).relative_to(run_dir))
-
-    out = {"colabfold_dir": rel(result.out_dir)}
-    for m in result.by_model():
-        out[f"{m.model}_pdb"] = rel(m.pdb)
-        out[f"{m.model}_scores"] = rel(m.scores)
-    best = min(result.models, key=lambda m: m.rank)
-    out["best_pdb"] = rel(best.pdb)
-    out.update({key: rel(path) for key, path in result.files.items()})
-    return out
-
-
 def _notes(cfg: DictConfig, *, seq: ProteinSequence, settings: FoldSettings) -> list[str]:
     notes = [
         f"ColabFold {settings.model_type}, msa {settings.msa.mode}, {settings.num_models} "
@@ -328,6 +300,11 @@ def _notes(cfg: DictConfig, *, seq: ProteinSequence, settings: FoldSettings) -> 
             else "JAX defaults (ColabFold's unified memory off: usecase.unified_memory=false)"
         ),
     ]
+    if settings.compilation_cache is not None:
+        notes.append(
+            f"JAX compilation cache {settings.compilation_cache} (timings.compilation_cache "
+            "says whether it was warm: a warm first model loads its program, not compiles it)"
+        )
     if settings.weights == "random":
         notes.append(
             "random weights: random parameters of the exact AlphaFold2 shapes (weights seed "

@@ -113,6 +113,9 @@ def compare_sets(
         policies = [(r.device.get("precision") or {}).get("policy") for r in (base, cur)]
         if policies[0] != policies[1]:
             notes.append(f"{key}: precision {policies[0]} in baseline vs {policies[1]}")
+        caches = [(r.timings.get("compilation_cache") or {}).get("state") for r in (base, cur)]
+        if caches[0] != caches[1]:  # a warm first model loads its program: not like for like
+            notes.append(f"{key}: JAX compilation cache {caches[0]} in baseline vs {caches[1]}")
         variables = _variables_differ(base, cur)
         if variables:
             notes.append(f"{key}: environment differs: {variables}")

@@ -501,3 +501,33 @@ def test_models_are_read_with_colabfolds_own_scores_and_a_differing_rank_stops_t
     (model,) = read_models([done], out_dir=tmp_path, jobname="job", resumed=False)
     # ColabFold's own mean pLDDT (float16 output), not the mean of the rounded residues
     assert model.mean_plddt == 84.9 and model.mean_plddt_residues == 85.0 and model.time_s == 2.0
+
+
+def test_the_compilation_cache_is_cold_then_warm_and_off_when_not_given(tmp_path):
+    jax = pytest.importorskip("jax", reason="JAX is not installed (the colabfold extra)")
+    from usecases.colabfold_spike.instrument import compilation_cache
+
+    def step():  # a new function each time: only the persistent cache can skip its compile
+        return jax.jit(lambda x: jax.numpy.tanh(x @ x.T) + 1.0)(jax.numpy.ones((32, 32)))
+
+    cold, warm, off = {}, {}, {}
+    with compilation_cache(tmp_path / "jax", cold):
+        first = step().block_until_ready()
+    assert cold["state"] == "cold" and cold["misses"] >= 1 and any((tmp_path / "jax").iterdir())
+    with compilation_cache(tmp_path / "jax", warm):
+        again = step().block_until_ready()
+    assert warm["state"] == "warm" and warm["hits"] >= 1 and warm["misses"] == 0
+    assert np.array_equal(np.asarray(first), np.asarray(again))
+    with compilation_cache(None, off):
+        step().block_until_ready()
+    assert off == {"dir": None, "hits": 0, "misses": 0, "saved_s": 0.0, "state": "off"}
+    assert jax.config.jax_compilation_cache_dir != str(tmp_path / "jax")  # put back
+
+
+def test_the_fold_sweep_cli_refuses_a_model_count_colabfold_lacks(tmp_path, capsys):
+    from usecases.bench.colabfold import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--models", "1", "6", "--out", str(tmp_path)])
+    assert stop.value.code == 2 and "--models take 1 to 5" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

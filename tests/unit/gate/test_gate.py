@@ -302,6 +302,14 @@ def test_default_rules_catch_a_colabfold_plddt_drop_and_slowdown(tmp_path, capsy
         assert path in verdict, path
 
 
+def test_a_warm_compilation_cache_against_a_cold_baseline_is_noted(tmp_path, capsys):
+    base, current = _fold(40.0, 20.0), _fold(40.0, 5.0)
+    base["timings"]["compilation_cache"] = {"state": "cold", "hits": 0, "misses": 105}
+    current["timings"]["compilation_cache"] = {"state": "warm", "hits": 105, "misses": 0}
+    assert gate.main(_gate(tmp_path, [base], [current])) == 0  # faster: no failure, but said
+    assert "JAX compilation cache cold in baseline vs warm" in capsys.readouterr().out
+
+
 def test_other_config_differences_are_noted_but_do_not_fail(tmp_path, real, capsys):
     current = copy.deepcopy(real)
     current["config"]["usecase"]["timing"]["repeats"] = 10
