@@ -11,7 +11,8 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
     ``rows`` carry ``width``, ``path`` (HotPath), ``batch_size`` and ``info`` with
     ``images_per_s``, ``gflops_per_s``, ``efficiency`` and, with trained weights, ``dice_pooled``,
     ``dice_drop_vs_float32`` (per threshold) and ``dice_max_drop_vs_float32`` (largest drop
-    over thresholds); ratios are to the block's reference path.
+    over thresholds); ratios are to the block's reference path and, where the block has it,
+    to the paper's own code under tf-keras (``tf_keras_original*``).
     """
     rows = list(rows)
     lines = [
@@ -28,14 +29,18 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
     for (width, n, kind, bs), block in sorted(blocks.items()):
         block.sort(key=lambda r: (not r.path.reference, -r.info["images_per_s"]))
         ref = block[0] if block[0].path.reference else None
+        paper = next((r for r in block if r.path.name.startswith("tf_keras_original")), None)
         lines.append("")
         lines.append(f"{kind}, {width} width (n={n}), batch {bs}")
         lines.append(
             f"  {'path':26} {'images/s':>10} {'GFLOP/s':>9} {'eff.':>6} {'Dice@0.3':>9} "
             f"{'drop@0.3':>9} {'max drop':>9}  vs reference"
+            + ("  vs paper's code" if paper else "")
         )
         for r in block:
             ratio = f"{r.info['images_per_s'] / ref.info['images_per_s']:.2f}x" if ref else "n/a"
+            if paper:
+                ratio += f"{r.info['images_per_s'] / paper.info['images_per_s']:17.2f}x"
             eff = r.info.get("efficiency")
             dice = (r.info.get("dice_pooled") or {}).get("0.3")
             drop = (r.info.get("dice_drop_vs_float32") or {}).get("0.3")

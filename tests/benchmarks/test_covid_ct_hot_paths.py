@@ -18,7 +18,7 @@ import yaml
 from tests.benchmarks.conftest import BACKEND, REPO, WIDTHS, Row
 from usecases.covid_ct import hot_paths
 from usecases.covid_ct.hot_paths import PATHS
-from usecases.covid_ct.onnx.runtime import spread_subset
+from usecases.covid_ct.onnx.int8 import spread_subset
 
 USECASE = yaml.safe_load((REPO / "conf" / "usecase" / "covid_ct.yaml").read_text())
 TRAIN_BATCH = USECASE["train"]["batch_size"]
@@ -35,6 +35,18 @@ def _path(name: str):
     if path.backend != BACKEND:
         pytest.skip(f"{name} needs KERAS_BACKEND={path.backend}; this run is {BACKEND}")
     return path
+
+
+def _original(name: str) -> dict | None:
+    """The verified paper's code for the tf-keras paths (../shared/reference), else None."""
+    if not name.startswith("tf_keras_original"):
+        return None
+    from tests.conftest import NO_ORIGINAL, ORIGINAL_CODE, needs_module, require
+    from usecases.covid_ct.original.code import locate_code
+
+    needs_module("tf_keras", "tf-keras (Keras 2) is not installed here")
+    require((ORIGINAL_CODE / "TV_UNET.py").is_file(), NO_ORIGINAL)
+    return locate_code(ORIGINAL_CODE)
 
 
 def _measure(benchmark, fn, *, seconds: float):
@@ -133,11 +145,13 @@ def test_training_step(benchmark, request, width, name, bench_data, collected, c
     path = _path(name)
     ds, source = bench_data
     x, y = ds.x_train[:TRAIN_BATCH], ds.y_train[:TRAIN_BATCH]
-    step, model = hot_paths.train_step(path, n_filters=WIDTHS[width], x=x, y=y)
+    step, model = hot_paths.train_step(
+        path, n_filters=WIDTHS[width], x=x, y=y, original=_original(name)
+    )
     benchmark.group = f"train {width} batch {TRAIN_BATCH}"
     loss = _measure(benchmark, step, seconds=request.config.getoption("--bench-seconds"))
     assert np.isfinite(loss) and loss > 0
-    assert model.dtype_policy.name == (
+    assert model.dtype_policy.name == (  # tf-keras models have one too
         "float32" if path.precision == "float32" else "mixed_bfloat16"
     )
     flops = hot_paths.flops_per_image(model, "train")
@@ -158,7 +172,9 @@ def test_inference(
     workdir = Path(tmp_path_factory.getbasetemp()) / f"onnx_n{WIDTHS[width]}"
     workdir.mkdir(exist_ok=True)
     calibration = spread_subset(ds.x_valid, n=32)
-    predict = hot_paths.inference(path, model=model, workdir=workdir, calibration=calibration)
+    predict = hot_paths.inference(
+        path, model=model, workdir=workdir, calibration=calibration, original=_original(name)
+    )
     benchmark.group = f"inference {width} batch {batch_size}"
     seconds = request.config.getoption("--bench-seconds")
     prob = _measure(benchmark, lambda: predict(x), seconds=seconds)

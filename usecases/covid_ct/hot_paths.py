@@ -40,6 +40,8 @@ PATHS = {
                 "Keras model.fit step, float32 (the paper's way)", reference=True),
         HotPath("tf_mixed_bfloat16", "train", "bfloat16", "tensorflow",
                 "Keras model.fit step, mixed_bfloat16 policy"),
+        HotPath("tf_keras_original", "train", "float32", "tensorflow",
+                "the paper's TV_UNET.py under tf-keras 2: its model.fit step, float32"),
         HotPath("tf_float32_xla", "train", "float32", "tensorflow",
                 "Keras model.fit step, float32, jit_compile=True (XLA)"),
         HotPath("tf_mixed_bfloat16_xla", "train", "bfloat16", "tensorflow",
@@ -49,6 +51,8 @@ PATHS = {
                 "Keras model.fit step on JAX, mixed_bfloat16"),
         HotPath("keras_predict", "inference", "float32", "tensorflow",
                 "Keras model.predict, float32 (the paper's way)", reference=True),
+        HotPath("tf_keras_original_predict", "inference", "float32", "tensorflow",
+                "the paper's TV_UNET.py under tf-keras 2: model.predict, float32"),
         HotPath("keras_predict_on_batch", "inference", "float32", "tensorflow",
                 "Keras predict_on_batch, float32"),
         HotPath("tf_function", "inference", "float32", "tensorflow",
@@ -60,7 +64,9 @@ PATHS = {
         HotPath("onnxruntime_float32", "inference", "float32", "tensorflow",
                 "tf2onnx export run by onnxruntime (CPU), float32"),
         HotPath("onnxruntime_int8", "inference", "int8", "tensorflow",
-                "onnxruntime, static int8 QDQ quantization (uint8 x int8)"),
+                "onnxruntime, static int8 QDQ (uint8 x int8), up-sampling as sub-pixel convs"),
+        HotPath("onnxruntime_int8_float_upsampling", "inference", "int8", "tensorflow",
+                "onnxruntime int8 as before: ConvTranspose left in float32"),
         HotPath("jax_predict", "inference", "float32", "jax", "Keras model.predict on JAX, float32",
                 reference=True),
         HotPath("jax_predict_on_batch", "inference", "float32", "jax",
@@ -97,12 +103,20 @@ def flops_per_image(model, kind: str) -> int:
     return forward * TRAIN_FACTOR if kind == "train" else forward
 
 
-def train_step(path: HotPath, *, n_filters: int, x: np.ndarray, y: np.ndarray):
+def train_step(
+    path: HotPath, *, n_filters: int, x: np.ndarray, y: np.ndarray, original: dict | None = None
+):
     """``(step, model)``: ``step()`` runs one training step on the batch (x, y), returns the loss.
 
-    x: (B, 128, 128, 1) float32 slices, y: (B, 128, 128, 2) float32 masks.
+    x: (B, 128, 128, 1) float32 slices, y: (B, 128, 128, 2) float32 masks. ``original``: the
+    verified paper's code (``original.code.locate_code``), needed by the tf-keras path only.
     """
     from usecases.covid_ct.train import compile_model
+
+    if path.name == "tf_keras_original":
+        from usecases.covid_ct.original import inprocess
+
+        return inprocess.train_step(_needs(original, path), n_filters=n_filters, x=x, y=y)
 
     policy = "mixed_bfloat16" if path.precision == "bfloat16" else "float32"
     model = build(n_filters, policy=policy)
@@ -113,14 +127,26 @@ def train_step(path: HotPath, *, n_filters: int, x: np.ndarray, y: np.ndarray):
 
 
 def inference(
-    path: HotPath, *, model, workdir: Path, calibration: np.ndarray
+    path: HotPath,
+    *,
+    model,
+    workdir: Path,
+    calibration: np.ndarray,
+    original: dict | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``predict(x)``: the (B, 128, 128, 2) probabilities of ``model`` on (B, 128, 128, 1) x.
 
-    ``model`` is a float32 TV-UNet; bfloat16 and ONNX paths run copies of its weights (the
-    ONNX files are written to ``workdir``; int8 ranges come from ``calibration`` slices).
+    ``model`` is a float32 TV-UNet; bfloat16, ONNX and tf-keras paths run copies of its
+    weights (the ONNX files are written to ``workdir``; int8 ranges come from
+    ``calibration`` slices; the tf-keras path needs ``original``, as ``train_step``).
     """
     name = path.name
+    if name == "tf_keras_original_predict":
+        from usecases.covid_ct.original import inprocess
+
+        twin = inprocess.model(_needs(original, path), n_filters=_width(model))
+        twin.set_weights(model.get_weights())
+        return lambda x: twin.predict(x, batch_size=len(x), verbose=0)
     if name in ("keras_predict", "jax_predict"):
         return lambda x: model.predict(x, batch_size=len(x), verbose=0)
     if name in ("keras_predict_on_batch", "jax_predict_on_batch"):
@@ -135,7 +161,8 @@ def inference(
         twin.set_weights(model.get_weights())
         return lambda x: np.asarray(twin.predict_on_batch(x))
     if name.startswith("onnxruntime"):
-        session = _onnx_session(model, workdir, int8=name.endswith("int8"), calib=calibration)
+        int8 = None if name == "onnxruntime_float32" else name.removeprefix("onnxruntime_int8")
+        session = _onnx_session(model, workdir, int8=int8, calib=calibration)
         input_name = session.get_inputs()[0].name
         return lambda x: session.run(None, {input_name: x})[0]
     raise ValueError(f"unknown inference path {name!r}")
@@ -150,23 +177,30 @@ def predict_all(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, *, b
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def _onnx_session(model, workdir: Path, *, int8: bool, calib: np.ndarray):
-    """onnxruntime session of ``model`` exported to ``workdir`` (once), optionally int8."""
-    from usecases.covid_ct.onnx.runtime import export_keras, ort_session, quantize_int8
+def _onnx_session(model, workdir: Path, *, int8: str | None, calib: np.ndarray):
+    """onnxruntime session of ``model`` exported to ``workdir`` (once); ``int8``: None for
+    float32, "" for the default int8 recipe, "_float_upsampling" for the previous one."""
+    from usecases.covid_ct.onnx.int8 import DEFAULT, PREVIOUS, quantize_int8
+    from usecases.covid_ct.onnx.runtime import export_keras, ort_session
 
     f32 = workdir / f"tv_unet_n{_width(model)}.onnx"
     if not f32.is_file():
         export_keras(model, f32, opset=17)
-    if not int8:
+    if int8 is None:
         return ort_session(f32)
-    q = f32.with_suffix(".int8.onnx")
+    q = f32.with_suffix(f".int8{int8}.onnx")
     if not q.is_file():
-        quantize_int8(f32, q, calibration=calib)
+        recipe = PREVIOUS if int8 == "_float_upsampling" else DEFAULT
+        quantize_int8(f32, q, calibration=calib, recipe=recipe)
     return ort_session(q)
+
+
+def _needs(original: dict | None, path: HotPath) -> dict:
+    if original is None:
+        raise ValueError(f"{path.name} runs the paper's code: pass original=locate_code(...)")
+    return original
 
 
 def _width(model) -> int:
     """n, the filter count of the first convolution."""
-    import keras
-
-    return next(la.filters for la in model.layers if isinstance(la, keras.layers.Conv2D))
+    return next(la.filters for la in model.layers if type(la).__name__ == "Conv2D")

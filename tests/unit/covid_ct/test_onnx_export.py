@@ -13,13 +13,9 @@ from usecases.covid_ct.evaluate import THRESHOLDS, segmentation_metrics, thresho
 from usecases.covid_ct.onnx import export as onnx_step
 from usecases.covid_ct.onnx.child import export_in_fresh_process
 from usecases.covid_ct.onnx.export import export_and_check
+from usecases.covid_ct.onnx.int8 import spread_subset
 from usecases.covid_ct.onnx.parity import check_onnx_parity
-from usecases.covid_ct.onnx.runtime import (
-    MIN_OPSET,
-    missing_tools,
-    run_onnx,
-    spread_subset,
-)
+from usecases.covid_ct.onnx.runtime import MIN_OPSET, missing_tools, run_onnx
 from usecases.covid_ct.onnx.settings import ModelSpec, OnnxSettings
 from usecases.data.checksums import sha256_file
 from usecases.errors import ConfigError

@@ -100,3 +100,28 @@ def test_the_weights_digest_follows_the_values_not_the_container():
     changed = [a[0].copy(), a[1].copy()]
     changed[1][0] = np.nextafter(np.float32(1), np.float32(2))
     assert sha256_arrays(a) != sha256_arrays(changed)
+
+
+def test_the_papers_file_loads_beside_keras_3_and_leaves_its_imports_as_they_were(reference):
+    """The benchmark's tf-keras peer path: the paper's model is a tf-keras model built in a
+    Keras 3 process, and ``keras`` / ``tensorflow.keras`` are Keras 3's again afterwards."""
+    import sys
+
+    from tests.conftest import needs_module
+
+    needs_module("tf_keras", "tf-keras (Keras 2) is not installed here")
+    keras = pytest.importorskip("keras")
+    from usecases.covid_ct.original import inprocess
+
+    before = {name: sys.modules.get(name) for name in ("keras", "tensorflow.keras")}
+    step, model = inprocess.train_step(
+        locate_code(reference),
+        n_filters=4,
+        x=np.random.default_rng(0).random((2, 128, 128, 1), dtype=np.float32),
+        y=np.ones((2, 128, 128, 2), np.float32),
+    )
+    assert type(model).__module__.startswith("tf_keras.")
+    assert {name: sys.modules.get(name) for name in before} == before
+    assert sys.modules["keras"].__version__ == keras.__version__ and keras.__version__ >= "3"
+    losses = [step() for _ in range(3)]
+    assert all(np.isfinite(losses)) and losses[2] < losses[0]  # Adam lowers its loss

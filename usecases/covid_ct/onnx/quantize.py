@@ -1,6 +1,6 @@
 """covid_ct int8 step: quantize the exported float32 ONNX model and check its Dice on the test set.
 
-Static quantization with onnxruntime's tools (``usecases.covid_ct.onnx.runtime.quantize_int8``),
+Static quantization with onnxruntime's tools (``usecases.covid_ct.onnx.int8``),
 calibrated on validation slices spread over all its patients. The check ``onnx_int8_dice``
 passes when the int8 model's pooled Dice is at most ``int8_dice_drop`` below the Keras float32
 Dice at the operating threshold ``int8_dice_at`` (0.3, the paper's headline Dice). The drop at
@@ -17,13 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from usecases.covid_ct.onnx.int8 import quantize_int8, spread_subset
 from usecases.covid_ct.onnx.parity import warn
-from usecases.covid_ct.onnx.runtime import (
-    one_line,
-    quantize_int8,
-    run_onnx,
-    spread_subset,
-)
+from usecases.covid_ct.onnx.runtime import one_line, run_onnx
 from usecases.covid_ct.onnx.settings import OnnxSettings
 from usecases.data.checksums import sha256_file
 

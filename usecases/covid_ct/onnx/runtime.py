@@ -106,69 +106,6 @@ def run_onnx(path: Path, x: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def spread_subset(x: np.ndarray, *, n: int) -> np.ndarray:
-    """``n`` items of ``x`` (N, ...) evenly spaced from the first to the last (all when n >= N).
-
-    Calibration sets are slices sorted by patient; the first ``n`` would cover one or two
-    patients, an even spread covers them all.
-    """
-    if n >= len(x):
-        return x
-    return x[np.linspace(0, len(x) - 1, n).round().astype(int)]
-
-
-def quantize_int8(src: Path, out: Path, *, calibration: np.ndarray) -> dict:
-    """Static int8 quantization of the float32 ONNX model ``src`` to ``out`` (onnxruntime tools).
-
-    QDQ format, weights int8 per output channel, activations uint8 (the u8s8 pair that
-    onnxruntime's x86 kernels run with VNNI), ranges from MinMax calibration on
-    ``calibration`` (N, ...) float32 inputs: use training or validation data, never the test
-    set. Returns ``{"format", "weights", "activations", "calibration", "calibration_images",
-    "quantize_s"}`` (seconds).
-    """
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class _Reader(CalibrationDataReader):
-        def __init__(self, name: str, x: np.ndarray) -> None:
-            self._batches = iter([{name: x[i : i + 1]} for i in range(len(x))])
-
-        def get_next(self):
-            return next(self._batches, None)
-
-    name = _input_name(src)
-    start = time.perf_counter()
-    pre = Path(out).with_suffix(".pre.onnx")
-    try:
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(
-            str(pre),
-            str(out),
-            _Reader(name, np.asarray(calibration, dtype=np.float32)),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
-    finally:
-        pre.unlink(missing_ok=True)
-    return {
-        "format": "QDQ",
-        "weights": "int8 per channel",
-        "activations": "uint8 per tensor",
-        "calibration": "MinMax",
-        "calibration_images": len(calibration),
-        "quantize_s": time.perf_counter() - start,
-    }
-
-
 def ort_session(path: Path, *, threads: int | None = None):
     """An onnxruntime CPU InferenceSession for ``path`` (``threads``: intra-op threads)."""
     import onnxruntime as ort
