@@ -33,7 +33,7 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
         lines.append("")
         lines.append(f"{kind}, {width} width (n={n}), batch {bs}")
         lines.append(
-            f"  {'path':26} {'images/s':>10} {'GFLOP/s':>9} {'eff.':>6} {'Dice@0.3':>9} "
+            f"  {'path':34} {'images/s':>10} {'GFLOP/s':>9} {'eff.':>6} {'Dice@0.3':>9} "
             f"{'drop@0.3':>9} {'max drop':>9}  vs reference"
             + ("  vs paper's code" if paper else "")
         )
@@ -46,7 +46,7 @@ def summary_lines(rows: Iterable, ceilings: dict) -> list[str]:
             drop = (r.info.get("dice_drop_vs_float32") or {}).get("0.3")
             worst = r.info.get("dice_max_drop_vs_float32")
             lines.append(
-                f"  {r.path.name:26} {r.info['images_per_s']:10.2f} {r.info['gflops_per_s']:9.1f} "
+                f"  {r.path.name:34} {r.info['images_per_s']:10.2f} {r.info['gflops_per_s']:9.1f} "
                 f"{'' if eff is None else f'{eff:.0%}':>6} "
                 f"{'' if dice is None else f'{dice:.4f}':>9} "
                 f"{'' if drop is None else f'{drop:+.4f}':>9} "

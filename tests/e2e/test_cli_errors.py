@@ -70,6 +70,12 @@ def test_int8_check_threshold_outside_the_evaluated_ones_exits_2(run_cli):
     _assert_nothing_written(res)
 
 
+def test_fused_batchnorm_on_jax_exits_2_before_anything_is_written(run_cli):
+    res = run_cli("dataset=phantom", "scale=smoke", "backend=jax", "usecase.train.batchnorm=fused")
+    _assert_one_line_failure(res, code=2, says="usecase.train.batchnorm=fused: use keras, or fused")
+    _assert_nothing_written(res)
+
+
 def test_missing_dataset_root_fails_before_anything_is_written(run_cli, tmp_path):
     res = run_cli("scale=smoke", "device=cpu", f"dataset.root={tmp_path / 'nowhere'}")
     _assert_one_line_failure(res, code=1, says="does not exist")

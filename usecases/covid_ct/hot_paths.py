@@ -40,6 +40,10 @@ PATHS = {
                 "Keras model.fit step, float32 (the paper's way)", reference=True),
         HotPath("tf_mixed_bfloat16", "train", "bfloat16", "tensorflow",
                 "Keras model.fit step, mixed_bfloat16 policy"),
+        HotPath("tf_float32_fused_bn", "train", "float32", "tensorflow",
+                "Keras model.fit step, float32, BatchNorm by TensorFlow's fused kernel"),
+        HotPath("tf_mixed_bfloat16_fused_bn", "train", "bfloat16", "tensorflow",
+                "Keras model.fit step, mixed_bfloat16, BatchNorm by the fused kernel"),
         HotPath("tf_keras_original", "train", "float32", "tensorflow",
                 "the paper's TV_UNET.py under tf-keras 2: its model.fit step, float32"),
         HotPath("tf_float32_xla", "train", "float32", "tensorflow",
@@ -120,6 +124,10 @@ def train_step(
 
     policy = "mixed_bfloat16" if path.precision == "bfloat16" else "float32"
     model = build(n_filters, policy=policy)
+    if path.name.endswith("_fused_bn"):
+        from usecases.covid_ct.fused_batchnorm import use_batchnorm
+
+        use_batchnorm(model, "fused")
     # JAX always compiles; TensorFlow without XLA unless the path says so
     jit = path.name.endswith("_xla") or ("auto" if path.backend == "jax" else False)
     compile_model(model, learning_rate=1e-3, jit_compile=jit)

@@ -44,6 +44,7 @@ class TrainSettings:
     min_lr: float
     early_stopping_patience: int
     checkpoint: bool = True  # write a checkpoint after every epoch (see covid_ct.checkpoint)
+    batchnorm: str = "keras"  # "fused": TensorFlow's fused kernel in training (fused_batchnorm)
 
 
 def epoch_order(n: int, *, seed: int, epoch: int) -> np.ndarray:
@@ -163,6 +164,10 @@ def train(
     tracing and compilation). ``observers`` (e.g. ``curves.LearningCurve``) run after the step
     timer at each epoch's end, so epoch times exclude them; they must not change the training.
     """
+    if settings.batchnorm != "keras":
+        from usecases.covid_ct.fused_batchnorm import use_batchnorm
+
+        use_batchnorm(model, settings.batchnorm)
     compile_model(model, learning_rate=settings.learning_rate)
     timer, best = StepTimer(), KeepBestWeights()
     lr = keras.callbacks.ReduceLROnPlateau(

@@ -1,8 +1,8 @@
 """covid_ct end to end: data -> TV-UNet training -> test-set Dice -> timings -> ONNX -> references.
 
-The numeric precision (``usecase.precision``: auto, float32, mixed_bfloat16) is chosen per
-device by ``usecases.measure.precision`` and recorded under ``device.precision``. The ONNX files
-are always exported from a float32 copy of the trained weights.
+The precision (``usecase.precision``: auto, float32, mixed_bfloat16) is chosen per device by
+``usecases.measure.precision`` (recorded under ``device.precision``); ONNX files always come
+from a float32 copy of the trained weights.
 
 ``validate`` runs cheap checks before anything is written; ``run`` does the work inside the
 run folder and returns the use-case part of the result record.
@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from usecases.covid_ct.data import CTDataset
 from usecases.covid_ct.data.load import check_dataset_config, load_dataset
 from usecases.covid_ct.flops import annotate_efficiency, forward_flops_per_image
+from usecases.covid_ct.fused_batchnorm import check_batchnorm
 from usecases.covid_ct.inference import inference_timings, onnx_timings
 from usecases.covid_ct.onnx.export import export_and_check
 from usecases.covid_ct.onnx.quantize import quantize_and_check, skipped_int8
@@ -68,6 +69,7 @@ def validate(cfg: DictConfig) -> None:
         )
     if not isinstance(uc.train.get("checkpoint", True), bool):
         raise ConfigError(f"usecase.train.checkpoint={uc.train.checkpoint} must be true or false.")
+    check_batchnorm(uc.train.get("batchnorm", "keras"), backend=cfg.backend.name)
     if uc.get("precision", "auto") not in PRECISIONS:
         raise ConfigError(
             f"usecase.precision={cfg.usecase.precision} is not one of {', '.join(PRECISIONS)}."
@@ -89,10 +91,9 @@ def validate(cfg: DictConfig) -> None:
 def run(cfg: DictConfig, *, run_dir: Path, device: dict) -> dict:
     """Train and evaluate the TV-UNet, export it to ONNX and check parity.
 
-    ``device`` is what app.py resolved (``used``, ``backend``). Returns the record fields
-    device (``precision``), dataset, metrics (``metrics["onnx"]``, ``metrics["onnx_int8"]``
-    when exported), timings, references, checks (``onnx_parity``, ``onnx_int8_dice``),
-    artifacts and notes.
+    ``device`` is what app.py resolved (``used``, ``backend``). Returns the record fields device
+    (``precision``), dataset, metrics (``onnx``, ``onnx_int8`` when exported), timings,
+    references, checks (``onnx_parity``, ``onnx_int8_dice``), artifacts and notes.
     """
     import keras
 
