@@ -122,3 +122,34 @@ def test_the_carried_data_file_is_unpacked_once_and_used(tmp_path):
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: ") and "did not unpack" in line
     assert list((tmp_path / "elsewhere").iterdir()) == []  # no partial copy left
+
+
+def test_the_lever_sweep_runs_on_cpu_and_keeps_each_settings_paths(tmp_path):
+    """usecases.bench.levers end to end at a tiny width on CPU: today's fit against the
+    steps_per_execution and device-resident scan paths, the inference paths, a profile whose
+    kernels add up, and a second setting in its own process (its result or its error line)."""
+    cmd = [sys.executable, "-m", "usecases.bench.levers", "--dataset", "phantom",
+           "--n-filters", "2", "--device", "cpu", "--epochs", "2", "--batches", "4",
+           "--gemm-size", "128", "--precisions", "mixed_bfloat16",
+           "--settings", "default", "prng-rbg", "--timeout", "800",
+           "--out", str(tmp_path)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    summary = json.loads((tmp_path / "levers.json").read_text())["settings"]
+    assert summary["default"]["status"] == "exit 0", (tmp_path / "default.log").read_text()[-3000:]
+    paths = summary["default"]["paths"]
+    for name in ("fit", "fit_spe", "scan"):
+        row = paths[f"train_{name}_mixed_bfloat16"]
+        assert row["images_per_s"] > 0 and row["efficiency_vs_gemm"] > 0, row
+    batches = paths["inference_mixed_bfloat16"]["batches"]
+    jit = "batch 4 jit on device"
+    assert set(batches) == {"batch 4 predict_on_batch", jit, f"{jit} bfloat16 weights"}
+    profile = paths["profile"]
+    for name in ("fit", "scan"):
+        assert profile[name]["busy_s"] > 0 and profile[name]["top_kernels"], profile[name]
+        assert sum(profile[name]["by_kind"].values()) == profile[name]["busy_s"]
+    rbg = summary["prng-rbg"]["paths"]["train_scan_mixed_bfloat16"]
+    assert rbg.get("images_per_s", 0) > 0 or rbg["error"]  # measured, or why not, in one line
+    assert "vs today" in proc.stdout and "prng-rbg: exit 0" in proc.stdout
