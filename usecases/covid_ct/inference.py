@@ -41,7 +41,10 @@ def onnx_timings(
     from usecases.covid_ct.onnx.runtime import ort_session
 
     out = {}
-    for key, label in (("onnx", "float32"), ("onnx_int8", "int8 QDQ (recipe: metrics.onnx_int8.recipe)")):
+    for key, label in (
+        ("onnx", "float32"),
+        ("onnx_int8", "int8 QDQ (recipe: metrics.onnx_int8.recipe)"),
+    ):
         if key not in files:
             continue
         session = ort_session(run_dir / files[key])
