@@ -56,12 +56,18 @@ def compare(
     from usecases.covid_ct.data.covid_semiseg import load_covid_semiseg
     from usecases.covid_ct.evaluate import THRESHOLDS, segmentation_metrics, threshold_key
     from usecases.covid_ct.onnx.int8 import quantize_int8, spread_subset
-    from usecases.covid_ct.onnx.runtime import export_keras, ort_session
+    from usecases.covid_ct.onnx.runtime import export_keras, one_line, ort_session
     from usecases.paths import cache_base
 
     ds = load_covid_semiseg(root=data, cache_dir=cache_base() / "prepared", size=128)
     model = hot_paths.build(width)
-    model.load_weights(weights)
+    try:
+        model.load_weights(weights)
+    except (ValueError, OSError) as err:
+        raise ConfigError(
+            f"--weights {weights} is not a TV-UNet of width {width} ({one_line(err, limit=160)}); "
+            "give --width of the run that saved it"
+        ) from None
     f32 = workdir / "model.onnx"
     export_keras(model, f32, opset=17)
     calib = spread_subset(ds.x_valid, n=calibration_images)
@@ -161,11 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = datetime.now(UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="int8-") as work:
-        result = compare(
-            weights=args.weights, data=args.data, width=args.width, batch=args.batch,
-            rounds=args.rounds, calibration_images=args.calibration_images,
-            recipes={k: RECIPES[k] for k in args.recipes}, workdir=Path(work),
-        )  # fmt: skip
+        try:
+            result = compare(
+                weights=args.weights, data=args.data, width=args.width, batch=args.batch,
+                rounds=args.rounds, calibration_images=args.calibration_images,
+                recipes={k: RECIPES[k] for k in args.recipes}, workdir=Path(work),
+            )  # fmt: skip
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     from usecases.measure.environment import capture_environment
 
     record = {"benchmark": "usecases.bench.int8", "started_at": started,

@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         from usecases.bench.lever_paths import run_setting
 
         return run_setting(args)
+    if args.dataset == "covid_semiseg" and not (args.data_root / "Dataset").is_dir():
+        print(f"error: --data-root {args.data_root} holds no Dataset/ folder (COVID-SemiSeg); "
+              "pass the folder, or --dataset phantom", file=sys.stderr)  # fmt: skip
+        return 2
     results = args.out / "levers.json"
     summary: dict = {"settings": {}}
     for name in args.settings:
@@ -140,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     from usecases.bench.lever_paths import table
 
     print("\n".join(table(summary)))
-    return 0
+    failed = [n for n, e in summary["settings"].items() if e["status"] != "exit 0"]
+    for name in failed:
+        lines = (args.out / f"{name}.log").read_text(errors="replace").strip().splitlines()
+        print(f"error: setting {name}: {summary['settings'][name]['status']}; "
+              f"{lines[-1] if lines else 'no output'} ({args.out / f'{name}.log'})",
+              file=sys.stderr)  # fmt: skip
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

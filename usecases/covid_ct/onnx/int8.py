@@ -148,11 +148,11 @@ def quantize_int8(
         "upsampling": f"{rewritten} ConvTranspose as sub-pixel Conv + DepthToSpace (int8)"
         if recipe.upsampling == "subpixel"
         else "ConvTranspose in float32 (no int8 kernel in onnxruntime's CPU provider)",
-        "calibration": "MinMax"
-        if recipe.calibration == "minmax"
-        else f"Entropy ({ENTROPY_BINS} bins, {ENTROPY_QUANTIZED_BINS} quantized)"
-        if recipe.calibration == "entropy"
-        else f"Percentile {recipe.percentile:g}",
+        "calibration": {
+            "minmax": "MinMax",
+            "entropy": f"Entropy ({ENTROPY_BINS} bins, {ENTROPY_QUANTIZED_BINS} quantized)",
+            "percentile": f"Percentile {recipe.percentile:g}",
+        }[recipe.calibration],
         "float_nodes": excluded,
         "calibration_images": len(calibration),
         "quantize_s": time.perf_counter() - start,
