@@ -10,8 +10,11 @@ import pytest
 
 from tests.conftest import REPO, require
 
-BROWSER_TEST = (
-    "tests/e2e/test_report.py::test_install_browser_script_does_nothing_when_chromium_is_present"
+BROWSER_TEST = "::".join(
+    (
+        "tests/e2e/test_report_browser.py",
+        "test_install_browser_script_does_nothing_when_chromium_is_present",
+    )
 )
 
 

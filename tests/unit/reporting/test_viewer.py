@@ -1,5 +1,5 @@
 """The interactive 3-D view: the pinned 3Dmol.js, the best model's PDB, and a page whose CSP
-allows exactly its inline scripts (the browser test in tests/e2e/test_report.py draws it)."""
+allows exactly its inline scripts (tests/e2e/test_report_browser.py draws it in Chromium)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.e2e.test_report import colabfold_record
+from tests.report_pages import colabfold_record
 from usecases.errors import DataError
 from usecases.reporting import viewer
 from usecases.reporting.blocks import Viewer3D
