@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA, require
+from tests.conftest import COVID_ROOT, NO_SHARED, SHARED_DATA, require
 from usecases.data.fetch import SUMS_NAME, resolve_data_root
 from usecases.data.manifests import (
     DEFAULT_MANIFEST_DIR,
@@ -19,17 +19,8 @@ from usecases.data.manifests import (
 )
 from usecases.errors import ConfigError, DataError
 
-SHARED = SHARED_DATA
-COVID = SHARED / "covid_semiseg"
-SPIKE = SHARED / "spike" / "P0DTC2_spike_uniprot.fasta"
-TOP = "Inf-Net-fb3a03b5b2f70642fbf2a12cde9e5c41b5ebd28e/"
-PREFIX = TOP + "Dataset/"
-
-
-def _need(path: Path) -> None:
-    require(
-        path.exists(), f"real data {path} is absent (../shared/data is only on dev and CI machines)"
-    )
+SPIKE = SHARED_DATA / "spike" / "P0DTC2_spike_uniprot.fasta"
+COVID_PREFIX = "Inf-Net-fb3a03b5b2f70642fbf2a12cde9e5c41b5ebd28e/Dataset/"  # inside the zip
 
 
 def test_resolve_data_root_explicit(tmp_path: Path) -> None:
@@ -52,7 +43,7 @@ def test_every_manifest_loads() -> None:
         if manifest.checksums_file is not None:
             assert manifest.checksums_file.is_file()
     covid = load_manifest("covid_semiseg")
-    assert covid.archive == "zip" and covid.member_prefix == PREFIX and covid.sha256 is None
+    assert covid.archive == "zip" and covid.member_prefix == COVID_PREFIX and covid.sha256 is None
     assert len(read_checksums(covid.checksums_file or Path())) == 3396
     assert load_manifest("galaxy_h5").size == 295505920
     with pytest.raises(ConfigError, match="known datasets are alphafold_params, covid_semiseg"):
@@ -60,17 +51,17 @@ def test_every_manifest_loads() -> None:
 
 
 def test_spike_manifest_matches_shared_copy() -> None:
-    _need(SPIKE)
+    require(SPIKE.is_file(), NO_SHARED)
     manifest = load_manifest("spike")
     assert manifest.sha256 == sha256_file(SPIKE)
     assert manifest.size == SPIKE.stat().st_size
 
 
 def test_covid_checksums_match_shared_copy() -> None:
-    _need(COVID / SUMS_NAME)
+    require((COVID_ROOT / SUMS_NAME).is_file(), NO_SHARED)
     listed = DEFAULT_MANIFEST_DIR / "covid_semiseg.sha256"
-    assert listed.read_bytes() == (COVID / SUMS_NAME).read_bytes()
-    verify_tree(COVID, read_checksums(listed))
+    assert listed.read_bytes() == (COVID_ROOT / SUMS_NAME).read_bytes()
+    verify_tree(COVID_ROOT, read_checksums(listed))
 
 
 def test_verify_tree_names_count_and_first_bad(tmp_path: Path) -> None:
