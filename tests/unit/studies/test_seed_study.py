@@ -261,3 +261,19 @@ def test_implementations_pair_by_initial_weights_and_the_curve_is_compared(tmp_p
     assert detail["group"] == "original" and detail["seeds"] == [1, 2, 3, 4]
     assert set(detail["curve"]) == {f"0.{k}" for k in range(1, 10)}
     assert detail["curve"]["0.3"][0] == pytest.approx(0.0075)
+
+
+BATCHNORM_STUDY = REPO / "results" / "cpu" / "covid_ct-ci-batchnorm-study"
+
+
+def test_the_committed_batchnorm_study_is_what_its_records_give(tmp_path, capsys):
+    """Real records (16 ci runs) grouped by a config field: the committed study is reproduced."""
+    argv = [str(BATCHNORM_STUDY), "--by", "config.usecase.train.batchnorm"]
+    out = tmp_path / "study.json"
+    assert seed_study.main([*argv, "--reference", "keras", "--paired", "--json", str(out)]) == 0
+    assert capsys.readouterr().out == (BATCHNORM_STUDY / "study.txt").read_text()
+    study = json.loads(out.read_text())
+    assert study == json.loads((BATCHNORM_STUDY / "seed_study.json").read_text())
+    (diff,) = study["differences"]
+    assert diff["group"] == "fused" and diff["method"] == "paired t"
+    assert diff["low"] < 0 < diff["high"] and diff["verdict"] == "not established"
